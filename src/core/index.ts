@@ -1,0 +1,24 @@
+export { ContrastiveError, type ContrastiveErrorDetails } from './errors.js';
+export {
+  checkFinite,
+  checkNumber,
+  checkOneOf,
+  checkSameShape,
+  checkTensor,
+  describeValue,
+  resolveAxis,
+  type NumberSpec,
+  type TensorSpec,
+} from './checks.js';
+export { stopGradient } from './stop-gradient.js';
+export { l2Normalize } from './l2-normalize.js';
+export { SeededRandom, type SeededRandomState } from './random.js';
+export {
+  runtimeEnvironment,
+  selectBackend,
+  type BackendChoice,
+  type BackendInfo,
+  type BackendName,
+  type RuntimeEnvironment,
+  type SelectBackendOptions,
+} from './backend.js';

@@ -1,0 +1,63 @@
+/**
+ * Bundles a one-import application with esbuild against the built package and checks which
+ * modules end up in it: importing one function must pull in neither tfjs-layers nor a backend.
+ * tfjs-core stays external, as in an application that already depends on it.
+ */
+import { build } from 'esbuild';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '../..');
+const work = mkdtempSync(join(tmpdir(), 'tfjs-contrastive-bundle-'));
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function bundledInputs(source: string): Promise<{ inputs: string[]; bytes: number }> {
+  const entry = join(work, `entry-${Math.random().toString(36).slice(2)}.js`);
+  writeFileSync(entry, source);
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    metafile: true,
+    treeShaking: true,
+    minify: true,
+    external: ['@tensorflow/tfjs-core'],
+    alias: { 'tfjs-contrastive': join(root, 'dist/index.js') },
+    nodePaths: [join(root, 'node_modules')],
+    logLevel: 'silent',
+  });
+  // The modules that contribute code to the output (esbuild parses more than it keeps).
+  const inputs = Object.values(result.metafile.outputs).flatMap((o) =>
+    Object.entries(o.inputs)
+      .filter(([, v]) => v.bytesInOutput > 0)
+      .map(([k]) => k),
+  );
+  const bytes = result.outputFiles.reduce((s, f) => s + f.contents.length, 0);
+  return { inputs, bytes };
+}
+
+const isLayers = (p: string): boolean => p.includes('@tensorflow/tfjs-layers');
+const isBackend = (p: string): boolean => /@tensorflow\/tfjs-backend-/.test(p);
+
+describe('tree shaking of the built package', () => {
+  it('a single core function pulls in no layers code and no backend', async () => {
+    const { inputs } = await bundledInputs(
+      "import { l2Normalize } from 'tfjs-contrastive';\nconsole.log(l2Normalize);\n",
+    );
+    expect(inputs.filter(isLayers)).toEqual([]);
+    expect(inputs.filter(isBackend)).toEqual([]);
+  });
+
+  it('the check can fail: selectBackend does bring in the backends it can load', async () => {
+    const { inputs } = await bundledInputs(
+      "import { selectBackend } from 'tfjs-contrastive';\nconsole.log(selectBackend);\n",
+    );
+    expect(inputs.some((p) => p.includes('@tensorflow/tfjs-backend-wasm'))).toBe(true);
+  });
+});

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    // tfjs's own test helpers trip over a global `expect`.
+    globals: false,
+    include: ['tests/**/*.test.ts'],
+    exclude: ['tests/bundle/**'],
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
