@@ -147,17 +147,20 @@ function backendInitialised(name: BackendName): boolean {
   return engine.registry?.[name] !== undefined;
 }
 
+// Returns the thread count asked of tfjs, or undefined when the pool already exists.
 async function prepareWasm(
   wasm: WasmModule,
   env: RuntimeEnvironment,
   options: SelectBackendOptions,
   notes: string[],
-): Promise<void> {
+): Promise<number | undefined> {
   if (options.simd === false) tf.env().set('WASM_HAS_SIMD_SUPPORT', false);
   if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
   if (backendInitialised('wasm')) {
-    notes.push('the wasm backend was already initialised: its thread pool and SIMD choice stay');
-    return;
+    if (options.threads !== undefined || options.simd !== undefined) {
+      notes.push('the wasm backend was already initialised: its thread pool and SIMD choice stay');
+    }
+    return undefined;
   }
   const threads = options.threads ?? Math.min(8, await logicalCores(env));
   if (threads > 1 && env === 'node') {
@@ -171,6 +174,32 @@ async function prepareWasm(
     );
   }
   wasm.setThreadsCount(threads);
+  return threads;
+}
+
+/**
+ * Runs `init` while `navigator.hardwareConcurrency` reports at least `2 * threads` cores. tfjs's
+ * wasm backend caps its pool at half the reported cores (2 cores: 1 thread) when it initialises;
+ * an explicit or default thread count should not be silently halved. The shadowing own property
+ * is removed afterwards, which restores the browser's getter. (Node is handled in
+ * wasm-node-threads.ts.)
+ */
+async function withReportedCores<T>(threads: number, init: () => Promise<T>): Promise<T> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  const reported = nav?.hardwareConcurrency ?? 0;
+  if (nav === undefined || reported >= 2 * threads) return init();
+  let patched = false;
+  try {
+    Object.defineProperty(nav, 'hardwareConcurrency', { value: 2 * threads, configurable: true });
+    patched = true;
+  } catch {
+    // A browser that forbids it: tfjs's halving stays, and the report tells the real count.
+  }
+  try {
+    return await init();
+  } finally {
+    if (patched) delete nav.hardwareConcurrency;
+  }
 }
 
 interface GpuDescription {
@@ -210,6 +239,18 @@ function describeGpu(name: BackendName): GpuDescription {
   return { software: false };
 }
 
+/**
+ * Whether the active backend stores and computes float32: (1 + 2^-20) - 1 survives only with more
+ * than 20 mantissa bits (half floats have 10). Measured, because tfjs's own floatPrecision() answers
+ * 16 on WebGL exactly when float32 rendering is enabled (tfjs-backend-webgl 4.22).
+ */
+async function measuresFloat32(): Promise<boolean> {
+  const probe = tf.tidy(() => tf.sub(tf.add(tf.scalar(1), tf.scalar(2 ** -20)), tf.scalar(1)));
+  const [value] = await probe.data();
+  probe.dispose();
+  return value === 2 ** -20;
+}
+
 async function activate(
   name: BackendName,
   env: RuntimeEnvironment,
@@ -217,12 +258,20 @@ async function activate(
   notes: string[],
 ): Promise<BackendInfo> {
   const pkg = await importBackendPackage(name);
-  if (name === 'wasm') await prepareWasm(pkg as WasmModule, env, options, notes);
+  const requestedThreads =
+    name === 'wasm' ? await prepareWasm(pkg as WasmModule, env, options, notes) : undefined;
+  const init = async (): Promise<boolean> => {
+    const set = await tf.setBackend(name);
+    await tf.ready();
+    return set;
+  };
   let ok = false;
   let failure = '';
   try {
-    ok = await tf.setBackend(name);
-    await tf.ready();
+    ok =
+      requestedThreads !== undefined && requestedThreads > 1 && env !== 'node'
+        ? await withReportedCores(requestedThreads, init)
+        : await init();
   } catch (e) {
     failure = `: ${String((e as { message?: unknown }).message ?? e)}`;
   }
@@ -240,9 +289,8 @@ async function activate(
   if (name === 'wasm') {
     simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
     threads = (pkg as WasmModule).getThreadsCount();
-    const wanted = options.threads;
-    if (wanted !== undefined && wanted !== threads && notes.length === 0) {
-      notes.push(`asked for ${wanted} threads, running ${threads}`);
+    if (requestedThreads !== undefined && requestedThreads !== threads) {
+      notes.push(`asked for ${requestedThreads} threads, running ${threads}`);
     }
   }
   const gpu = name === 'webgl' || name === 'webgpu' ? describeGpu(name) : { software: false };
@@ -251,7 +299,7 @@ async function activate(
     environment: env,
     simd,
     threads,
-    float32: tf.backend().floatPrecision() === 32,
+    float32: name === 'cpu' || name === 'wasm' ? true : await measuresFloat32(),
     ...(gpu.device === undefined ? {} : { device: gpu.device }),
     softwareRenderer: gpu.software,
     notes,

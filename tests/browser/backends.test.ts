@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackendInfo } from '../../src/index.js';
+import { openTestPage, type BrowserPage } from './server.js';
+
+async function select(p: BrowserPage, name: string, options: object = {}): Promise<BackendInfo> {
+  return p.page.evaluate(
+    async ([n, o]) => window.lib.selectBackend(n as 'auto', { wasmPaths: '/wasm/', ...o }),
+    [name, options] as const,
+  );
+}
+
+// l2Normalize of [[3, 4]] on the active backend, and the live tensor count around it.
+async function probe(p: BrowserPage): Promise<{ y: number[]; leaked: number }> {
+  return p.page.evaluate(async () => {
+    const { tf, lib } = window;
+    const before = tf.memory().numTensors;
+    const x = tf.tensor2d([[3, 4]]);
+    const y = lib.l2Normalize(x);
+    const values = Array.from(await y.data());
+    tf.dispose([x, y]);
+    return { y: values, leaked: tf.memory().numTensors - before };
+  });
+}
+
+describe('selectBackend in headless Chromium, cross-origin isolated', () => {
+  let p: BrowserPage;
+  let cores = 0;
+  beforeAll(async () => {
+    p = await openTestPage();
+    cores = await p.page.evaluate(() => navigator.hardwareConcurrency);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('wasm: SIMD and one thread per core (at most 8), not halved', async () => {
+    const info = await select(p, 'wasm');
+    expect(info).toMatchObject({ name: 'wasm', environment: 'browser', simd: true, float32: true });
+    expect(info.threads).toBe(Math.min(8, cores));
+    expect(info.notes).toEqual([]);
+    // The shadowing of navigator.hardwareConcurrency is gone again.
+    expect(await p.page.evaluate(() => navigator.hardwareConcurrency)).toBe(cores);
+    expect(await probe(p)).toEqual({
+      y: [expect.closeTo(0.6, 6), expect.closeTo(0.8, 6)],
+      leaked: 0,
+    });
+  });
+
+  it('webgl: full float32, and the software renderer is recognised', async () => {
+    const info = await select(p, 'webgl');
+    expect(info).toMatchObject({ name: 'webgl', float32: true, softwareRenderer: true });
+    expect(info.device).toMatch(/swiftshader/i);
+    expect(await probe(p)).toEqual({
+      y: [expect.closeTo(0.6, 5), expect.closeTo(0.8, 5)],
+      leaked: 0,
+    });
+  });
+
+  it('webgpu: full float32, the SwiftShader adapter recognised as software', async () => {
+    const info = await select(p, 'webgpu');
+    expect(info).toMatchObject({ name: 'webgpu', float32: true, softwareRenderer: true });
+    expect(info.device).toMatch(/swiftshader/i);
+    expect(await probe(p)).toEqual({
+      y: [expect.closeTo(0.6, 5), expect.closeTo(0.8, 5)],
+      leaked: 0,
+    });
+  });
+
+  it("'auto' skips software-rendered GPUs and picks wasm, saying why", async () => {
+    const info = await select(p, 'auto');
+    expect(info.name).toBe('wasm');
+    expect(info.notes).toEqual([
+      expect.stringMatching(/^skipped webgpu: software renderer .*swiftshader/i),
+      expect.stringMatching(/^skipped webgl: software renderer .*swiftshader/i),
+    ]);
+  });
+});
+
+describe('selectBackend in headless Chromium without cross-origin isolation', () => {
+  it('wasm runs single-threaded and the note says why', async () => {
+    const p = await openTestPage({ isolated: false });
+    try {
+      const info = await select(p, 'wasm');
+      expect(info.threads).toBe(1);
+      expect(info.notes.join(' ')).toMatch(/cross-origin isolated/);
+    } finally {
+      await p.close();
+    }
+  });
+});
