@@ -5,6 +5,7 @@ import { defineConfig } from 'tsup';
 export const entries = {
   index: 'src/index.ts',
   core: 'src/core/index.ts',
+  losses: 'src/losses/index.ts',
 };
 
 export default defineConfig({

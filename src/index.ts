@@ -8,3 +8,4 @@
  * @packageDocumentation
  */
 export * from './core/index.js';
+export * from './losses/index.js';

@@ -197,6 +197,34 @@ export function checkNumber(
 }
 
 /**
+ * Checks that `value` is a boolean (an on/off option such as `normalize`).
+ *
+ * @param caller - the public function doing the check.
+ * @param argument - the option's name.
+ * @param value - the value to check.
+ * @throws {@link ContrastiveError} when `value` is not `true` or `false`.
+ *
+ * @example
+ * ```ts
+ * checkBoolean('infoNce', 'options.normalize', true);
+ * ```
+ */
+export function checkBoolean(
+  caller: string,
+  argument: string,
+  value: unknown,
+): asserts value is boolean {
+  if (typeof value !== 'boolean') {
+    throw new ContrastiveError({
+      caller,
+      argument,
+      expected: 'true or false',
+      received: describeValue(value),
+    });
+  }
+}
+
+/**
  * Checks that `value` is one of a fixed set of strings (an option such as a reduction).
  *
  * @param caller - the public function doing the check.

@@ -1,5 +1,6 @@
 export { ContrastiveError, type ContrastiveErrorDetails } from './errors.js';
 export {
+  checkBoolean,
   checkFinite,
   checkNumber,
   checkOneOf,

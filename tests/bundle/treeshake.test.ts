@@ -15,7 +15,9 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function bundledInputs(source: string): Promise<{ inputs: string[]; bytes: number }> {
+async function bundledInputs(
+  source: string,
+): Promise<{ inputs: string[]; bytes: number; text: string }> {
   const entry = join(work, `entry-${Math.random().toString(36).slice(2)}.js`);
   writeFileSync(entry, source);
   const result = await build({
@@ -28,7 +30,10 @@ async function bundledInputs(source: string): Promise<{ inputs: string[]; bytes:
     treeShaking: true,
     minify: true,
     external: ['@tensorflow/tfjs-core'],
-    alias: { 'tfjs-contrastive': join(root, 'dist/index.js') },
+    alias: {
+      'tfjs-contrastive/losses': join(root, 'dist/losses.js'),
+      'tfjs-contrastive': join(root, 'dist/index.js'),
+    },
     nodePaths: [join(root, 'node_modules')],
     logLevel: 'silent',
   });
@@ -39,7 +44,8 @@ async function bundledInputs(source: string): Promise<{ inputs: string[]; bytes:
       .map(([k]) => k),
   );
   const bytes = result.outputFiles.reduce((s, f) => s + f.contents.length, 0);
-  return { inputs, bytes };
+  const text = result.outputFiles.map((f) => f.text).join('\n');
+  return { inputs, bytes, text };
 }
 
 const isLayers = (p: string): boolean => p.includes('@tensorflow/tfjs-layers');
@@ -52,6 +58,22 @@ describe('tree shaking of the built package', () => {
     );
     expect(inputs.filter(isLayers)).toEqual([]);
     expect(inputs.filter(isBackend)).toEqual([]);
+  });
+
+  it('a single loss pulls in no layers code, no backend and no other loss', async () => {
+    for (const from of ['tfjs-contrastive', 'tfjs-contrastive/losses']) {
+      const { inputs, text } = await bundledInputs(
+        `import { ntXentLoss } from '${from}';\nconsole.log(ntXentLoss);\n`,
+      );
+      // Each loss names itself in its error messages, so its code is recognisable when present.
+      expect(text).toContain("'ntXentLoss'".replace(/'/g, '"'));
+      for (const other of ['invaSpreadLoss', 'cmcLoss', 'cpcLoss', 'supConLoss', 'selectBackend']) {
+        expect(text, other).not.toContain(`"${other}"`);
+      }
+      expect(inputs.filter(isLayers)).toEqual([]);
+      expect(inputs.filter(isBackend)).toEqual([]);
+      expect(inputs.some((p) => p.includes('tfjs-contrastive') || p.includes('dist/'))).toBe(true);
+    }
   });
 
   it('the check can fail: selectBackend does bring in the backends it can load', async () => {

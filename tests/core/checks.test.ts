@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
 import {
   ContrastiveError,
+  checkBoolean,
   checkFinite,
   checkNumber,
   checkOneOf,
@@ -118,5 +119,18 @@ describeBackends('argument checks', () => {
     expect(resolveAxis('f', 'axis', 0, 3)).toBe(0);
     expect(thrown(() => resolveAxis('f', 'axis', 3, 3)).expected).toBe('an integer >= -3 and <= 2');
     expect(thrown(() => resolveAxis('f', 'axis', -4, 3)).argument).toBe('axis');
+  });
+});
+
+describeBackends('checkBoolean', () => {
+  it('accepts true and false only', () => {
+    expect(() => {
+      checkBoolean('f', 'options.normalize', false);
+    }).not.toThrow();
+    expect(() => {
+      checkBoolean('f', 'options.normalize', 'yes');
+    }).toThrow(
+      'f: argument \'options.normalize\' must be true or false, but received a string "yes".',
+    );
   });
 });

@@ -1,0 +1,10 @@
+export { type Reduction } from './reduction.js';
+export { maskedInfoNce, type MaskedInfoNceOptions } from './masked-info-nce.js';
+export { infoNce, type InfoNceOptions } from './info-nce.js';
+export { ntXentLoss, type NtXentOptions } from './nt-xent.js';
+export { supConLoss, type SupConOptions } from './sup-con.js';
+export { mocoV3Loss, type MocoV3Options } from './moco-v3.js';
+export { invaSpreadLoss, type InvaSpreadOptions } from './inva-spread.js';
+export { cmcLoss, type CmcOptions } from './cmc.js';
+export { cpcLoss, type CpcOptions } from './cpc.js';
+export { viewsLoss, type ViewsLossOptions } from './views-loss.js';

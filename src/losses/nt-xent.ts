@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { l2Normalize } from '../core/index.js';
+import { checkInBatchSize, checkPair } from './info-nce.js';
+import {
+  crossEntropyFromTarget,
+  fillWhere,
+  reduce,
+  resolveFlag,
+  resolveReduction,
+  resolveTemperature,
+  rowDot,
+  shiftedEye,
+  similarity,
+  type Reduction,
+} from './reduction.js';
+
+/** Options of {@link ntXentLoss}. */
+export interface NtXentOptions {
+  /** Softmax temperature tau. Default `0.5` (SimCLR on CIFAR; the ImageNet setting is 0.1). */
+  readonly temperature?: number;
+  /** L2-normalise the projections first (cosine similarity, as in SimCLR). Default `true`. */
+  readonly normalize?: boolean;
+  /** `'mean'` over the 2N anchors (default), `'sum'`, or `'none'` (the 2N per-anchor losses). */
+  readonly reduction?: Reduction;
+}
+
+/**
+ * NT-Xent, the normalised temperature-scaled cross entropy of SimCLR (Chen et al. 2020, Eq. 1).
+ *
+ * The 2N projections of two views of N images are compared all against all; for each of the 2N
+ * anchors the other view of the same image is the positive and the remaining 2N - 2 projections
+ * are the negatives; the anchor's similarity with itself is excluded.
+ * `l(i, j) = -log exp(sim(z_i, z_j) / tau) / sum_{k != i} exp(sim(z_i, z_k) / tau)`, and the loss
+ * is the mean of l over the 2N anchors.
+ *
+ * Convention: this is the mean over the 2N anchors, as in most PyTorch libraries (lightly's
+ * NTXentLoss, solo-learn). google-research/simclr reports the sum of the two directions' means,
+ * which is 2x this value. Gradient flows into both views. With all projections identical the loss
+ * is log(2N - 1).
+ *
+ * @param z1 - [N, D] float32 projections of the first views.
+ * @param z2 - [N, D] float32 projections of the second views, row i the same image as `z1` row i.
+ * @param options - `temperature` (0.5), `normalize` (true), `reduction` ('mean').
+ * @returns a scalar, or [2N] per-anchor losses (the N anchors of `z1`, then those of `z2`) with
+ *   `reduction: 'none'`.
+ * @throws {@link ContrastiveError} when the views are not [N, D] float32 tensors of one shape,
+ *   N < 2, or temperature <= 0.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { ntXentLoss } from 'tfjs-contrastive';
+ *
+ * const loss = optimizer.minimize(() =>
+ *   ntXentLoss(head.apply(encoder.apply(view1)), head.apply(encoder.apply(view2)), {
+ *     temperature: 0.5,
+ *   }) as tf.Scalar,
+ * true);
+ * ```
+ */
+export function ntXentLoss(
+  z1: tf.Tensor2D,
+  z2: tf.Tensor2D,
+  options: NtXentOptions = {},
+): tf.Tensor {
+  const caller = 'ntXentLoss';
+  const [n] = checkPair(caller, 'z1', z1, 'z2', z2);
+  checkInBatchSize(caller, 'z1', z1, n);
+  const temperature = resolveTemperature(caller, options.temperature, 0.5);
+  const normalize = resolveFlag(caller, 'options.normalize', options.normalize, true);
+  const reduction = resolveReduction(caller, options.reduction);
+  return tf.tidy(() => {
+    const z = tf.concat([z1, z2], 0);
+    const zn = normalize ? l2Normalize(z) : z;
+    const zt = tf.div<tf.Tensor2D>(zn, temperature);
+    // Self-similarity is excluded with -Infinity, which cannot overflow (a large finite mask
+    // value can, under a small temperature and unnormalised inputs).
+    const logits = fillWhere(shiftedEye(2 * n), -Infinity, similarity(zt, zn));
+    const partner = tf.concat([tf.slice(zn, [n, 0], [n, -1]), tf.slice(zn, [0, 0], [n, -1])], 0);
+    const perAnchor = crossEntropyFromTarget(logits, rowDot(zt, partner));
+    return reduce(perAnchor, reduction);
+  });
+}
