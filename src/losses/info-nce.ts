@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ContrastiveError, checkTensor, describeValue, l2Normalize } from '../core/index.js';
 import {
   crossEntropyFromTarget,
+  logSumExpRows,
   reduce,
   resolveFlag,
   resolveReduction,
@@ -87,8 +88,9 @@ export function infoNcePerQuery(
   // logSumExp over [l_pos, q.n_1, ..., q.n_K]: one logSumExp per chunk, then one over the N x
   // (chunks + 1) partial results, so the [N, K + 1] logits matrix is never concatenated.
   const parts = [tf.reshape<tf.Rank.R2>(positive, [-1, 1])];
-  for (const chunk of chunks) parts.push(tf.logSumExp<tf.Tensor2D>(similarity(qt, chunk), 1, true));
-  return tf.sub(tf.logSumExp(tf.concat(parts, 1), 1), positive);
+  for (const chunk of chunks)
+    parts.push(tf.reshape<tf.Rank.R2>(logSumExpRows(similarity(qt, chunk)), [-1, 1]));
+  return tf.sub(logSumExpRows(tf.concat(parts, 1)), positive);
 }
 
 /**

@@ -3,13 +3,12 @@ import { l2Normalize } from '../core/index.js';
 import { checkInBatchSize, checkPair } from './info-nce.js';
 import {
   crossEntropyFromTarget,
-  fillWhere,
   reduce,
   resolveFlag,
   resolveReduction,
   resolveTemperature,
   rowDot,
-  shiftedEye,
+  selfExclusion,
   similarity,
   type Reduction,
 } from './reduction.js';
@@ -75,7 +74,7 @@ export function ntXentLoss(
     const zt = tf.div<tf.Tensor2D>(zn, temperature);
     // Self-similarity is excluded with -Infinity, which cannot overflow (a large finite mask
     // value can, under a small temperature and unnormalised inputs).
-    const logits = fillWhere(shiftedEye(2 * n), -Infinity, similarity(zt, zn));
+    const logits = tf.add<tf.Tensor2D>(similarity(zt, zn), selfExclusion(2 * n));
     const partner = tf.concat([tf.slice(zn, [n, 0], [n, -1]), tf.slice(zn, [0, 0], [n, -1])], 0);
     const perAnchor = crossEntropyFromTarget(logits, rowDot(zt, partner));
     return reduce(perAnchor, reduction);

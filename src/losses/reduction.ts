@@ -47,8 +47,32 @@ export function reduce(perSample: tf.Tensor1D, reduction: Reduction): tf.Tensor 
  * against the class whose logit is `target_i`, computed without forming a one-hot mask.
  */
 export function crossEntropyFromTarget(logits: tf.Tensor2D, targetLogit: tf.Tensor1D): tf.Tensor1D {
-  return tf.sub(tf.logSumExp(logits, 1), targetLogit);
+  return tf.sub(logSumExpRows(logits), targetLogit);
 }
+
+/**
+ * @internal logSumExp of each row of an [N, M] matrix, as an [N] vector: `m + log(sum(exp(x - m)))`
+ * with m the row maximum, and the gradient `softmax(x) = exp(x - lse)` written out. tfjs's own
+ * logSumExp differentiates through the maximum too (a comparison mask and a few more passes over
+ * the N x M matrix, for a term that cancels), and elementwise passes over the logits dominate the
+ * loss's cost on wasm. Entries of -Infinity (excluded pairs) get probability and gradient 0; each
+ * row needs one finite entry.
+ */
+export const logSumExpRows = tf.customGrad(
+  (x: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
+    const t = x as tf.Tensor2D;
+    const m = tf.max(t, 1, true);
+    const lse = tf.add(m, tf.log(tf.sum(tf.exp(tf.sub(t, m)), 1, true)));
+    (save as tf.GradSaveFunc)([t, lse]);
+    return {
+      value: tf.reshape(lse, [-1]),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, slse] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return tf.mul(tf.reshape(dy, [-1, 1]), tf.exp(tf.sub(sx, slse)));
+      },
+    };
+  },
+) as (x: tf.Tensor2D) => tf.Tensor1D;
 
 /** @internal A boolean [n, n] matrix, true where column = (row + shift) mod n. */
 export function shiftedEye(n: number, shift = 0): tf.Tensor2D {
@@ -64,10 +88,33 @@ export function rowDot(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor1D {
   return tf.sum(tf.mul(a, b), 1);
 }
 
-/** @internal `a b^T`. */
-export function similarity(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return tf.matMul(a, b, false, true);
-}
+/**
+ * @internal `a b^T` for [N, D] and [M, D], with forward and backward passes built only from
+ * plain matrix products and explicit transposes. tfjs's own matMul gradient multiplies with
+ * transpose flags, which the wasm backend runs about 10x slower than a transpose followed by a
+ * plain product (shared/TFJS-NOTES.md). Both gradients are computed together (customGrad has no
+ * lazy per-input gradients): for a queue that needs none this costs one extra product, still far
+ * cheaper than the flagged products.
+ */
+export const similarity = tf.customGrad(
+  (
+    a: tf.Tensor | tf.GradSaveFunc,
+    b: tf.Tensor | tf.GradSaveFunc,
+    save: tf.Tensor | tf.GradSaveFunc,
+  ) => {
+    const x = a as tf.Tensor2D;
+    const y = b as tf.Tensor2D;
+    (save as tf.GradSaveFunc)([x, y]);
+    return {
+      value: tf.matMul(x, tf.transpose(y)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sy] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const d = dy as tf.Tensor2D;
+        return [tf.matMul(d, sy), tf.matMul(tf.transpose(d), sx)];
+      },
+    };
+  },
+) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
 
 /** @internal `x` with the entries where `mask` is true replaced by `value` (e.g. -Infinity). */
 export function fillWhere<T extends tf.Tensor>(mask: tf.Tensor, value: number, x: T): T {
@@ -138,3 +185,14 @@ export const nearCertain = tf.customGrad(
     };
   },
 );
+
+/**
+ * @internal An [n, n] float32 matrix with -Infinity on the diagonal and 0 elsewhere, built on the
+ * host: adding it to a similarity matrix excludes self-pairs in one elementwise pass (the
+ * equal + fill + where alternative costs three, and elementwise passes dominate on wasm).
+ */
+export function selfExclusion(n: number): tf.Tensor2D {
+  const values = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) values[i * n + i] = -Infinity;
+  return tf.tensor2d(values, [n, n]);
+}

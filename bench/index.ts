@@ -1,0 +1,174 @@
+/**
+ * `npm run bench [-- --backends cpu,wasm] [-- --quick]`: forward + backward time of each loss
+ * next to the time of the bare matrix products the same computation needs (its floor), on each
+ * backend, measured in one run so that the ratios are comparable on a shared, noisy machine.
+ *
+ * The floor of a loss is the plain tf.matMul calls (operands already laid out, no transpose
+ * flags) that its forward pass and the gradient with respect to its trainable inputs require.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-layers';
+import {
+  infoNce,
+  mocoV3Loss,
+  ntXentLoss,
+  selectBackend,
+  stopGradient,
+  type BackendName,
+} from '../src/index.js';
+
+tf.enableProdMode();
+
+const args = process.argv.slice(2);
+const backendArg = args.find((a) => a.startsWith('--backends='))?.split('=')[1];
+const backends = (backendArg ?? 'cpu,wasm').split(',') as BackendName[];
+const quick = args.includes('--quick');
+
+interface Case {
+  name: string;
+  /** Runs forward + backward once and waits for the result. */
+  step: () => Promise<void>;
+  /** Runs the bare matrix products once and waits for them. */
+  floor: () => Promise<void>;
+  dispose: () => void;
+}
+
+async function timeIt(f: () => Promise<void>, reps: number): Promise<number> {
+  await f(); // warm-up: kernel compilation, memory growth
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await f();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+async function products(pairs: (readonly [tf.Tensor2D, tf.Tensor2D])[]): Promise<void> {
+  const outs = pairs.map(([a, b]) => tf.matMul(a, b));
+  await Promise.all(outs.map((o) => o.data()));
+  tf.dispose(outs);
+}
+
+async function gradients(f: (...xs: tf.Tensor[]) => tf.Scalar, xs: tf.Tensor[]): Promise<void> {
+  const { value, grads } = tf.valueAndGrads(f)(xs);
+  await Promise.all([value.data(), ...grads.map((g) => g.data())]);
+  tf.dispose([value, ...grads]);
+}
+
+function randn(shape: [number, number], seed: number): tf.Tensor2D {
+  return tf.randomNormal<tf.Rank.R2>(shape, 0, 1, 'float32', seed);
+}
+
+function ntXentCase(n: number, d: number): Case {
+  const z1 = randn([n, d], 1);
+  const z2 = randn([n, d], 2);
+  // Forward Z Z^T, [2n, d] x [d, 2n]; backward dZ = dS Z twice ([2n, 2n] x [2n, d]).
+  const zt = randn([d, 2 * n], 3);
+  const z = randn([2 * n, d], 4);
+  const s = randn([2 * n, 2 * n], 5);
+  return {
+    name: `ntXentLoss N=${n} D=${d}`,
+    step: () =>
+      gradients((a, b) => ntXentLoss(a as tf.Tensor2D, b as tf.Tensor2D) as tf.Scalar, [z1, z2]),
+    floor: () =>
+      products([
+        [z, zt],
+        [s, z],
+        [s, z],
+      ]),
+    dispose: () => tf.dispose([z1, z2, zt, z, s]),
+  };
+}
+
+function queueCase(n: number, d: number, k: number): Case {
+  const q = randn([n, d], 6);
+  const key = randn([n, d], 7);
+  const queue = randn([k, d], 8);
+  // Forward q Queue^T ([n, d] x [d, K]); backward dq = dL Queue ([n, K] x [K, d]).
+  const queueT = randn([d, k], 9);
+  const dl = randn([n, k], 10);
+  return {
+    name: `infoNce queue N=${n} D=${d} K=${k}`,
+    step: () =>
+      gradients(
+        (a) =>
+          infoNce(a as tf.Tensor2D, stopGradient(key), {
+            negatives: queue,
+            temperature: 0.2,
+          }) as tf.Scalar,
+        [q],
+      ),
+    floor: () =>
+      products([
+        [q, queueT],
+        [dl, queue],
+      ]),
+    dispose: () => tf.dispose([q, key, queue, queueT, dl]),
+  };
+}
+
+function mocoV3Case(n: number, d: number): Case {
+  const q = randn([n, d], 11);
+  const k = randn([n, d], 12);
+  const kt = randn([d, n], 13);
+  const s = randn([n, n], 14);
+  return {
+    name: `mocoV3Loss N=${n} D=${d}`,
+    step: () =>
+      gradients((a, b) => mocoV3Loss(a as tf.Tensor2D, b as tf.Tensor2D) as tf.Scalar, [q, k]),
+    floor: () =>
+      products([
+        [q, kt],
+        [s, k],
+        [s, q],
+      ]),
+    dispose: () => tf.dispose([q, k, kt, s]),
+  };
+}
+
+interface Row {
+  backend: string;
+  case: string;
+  lossMs: number;
+  floorMs: number;
+  ratio: number;
+}
+
+const rows: Row[] = [];
+for (const backend of backends) {
+  const info = await selectBackend(backend);
+  console.log(`# ${backend}: ${JSON.stringify(info)}`);
+  const slow = backend === 'cpu';
+  const cases = [
+    ntXentCase(256, 128),
+    queueCase(256, 128, quick || slow ? 8192 : 65536),
+    mocoV3Case(256, 256),
+  ];
+  for (const c of cases) {
+    const reps = slow ? 2 : 5;
+    // Alternate loss and floor so that drift on a shared machine hits both alike.
+    const lossTimes: number[] = [];
+    const floorTimes: number[] = [];
+    for (let r = 0; r < 2; r++) {
+      lossTimes.push(await timeIt(c.step, reps));
+      floorTimes.push(await timeIt(c.floor, reps));
+    }
+    const lossMs = Math.min(...lossTimes);
+    const floorMs = Math.min(...floorTimes);
+    rows.push({ backend, case: c.name, lossMs, floorMs, ratio: lossMs / floorMs });
+    console.log(
+      `${backend}\t${c.name}\tloss+grad ${lossMs.toFixed(1)} ms\tmatMul floor ${floorMs.toFixed(1)} ms\tratio ${(lossMs / floorMs).toFixed(2)}`,
+    );
+    c.dispose();
+  }
+}
+
+console.log('\n| backend | case | forward + backward (ms) | matMul floor (ms) | ratio |');
+console.log('|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(
+    `| ${r.backend} | ${r.case} | ${r.lossMs.toFixed(1)} | ${r.floorMs.toFixed(1)} | ${r.ratio.toFixed(2)} |`,
+  );
+}
