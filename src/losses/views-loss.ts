@@ -23,7 +23,7 @@ export interface ViewsLossOptions {
  *
  * @example
  * ```ts
- * import * as tf from '@tensorflow/tfjs';
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { ntXentLoss, viewsLoss } from 'tfjs-contrastive';
  *
  * // model: [B, 2, 28, 28, 1] -> [B, 2, 64]
