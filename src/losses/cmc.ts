@@ -16,7 +16,8 @@ export interface CmcOptions {
   /**
    * Negatives for each view, e.g. the entries drawn from that view's memory bank: entry j is a
    * [K_j, D] tensor (or a list of chunks) used as the negatives whenever view j provides the
-   * keys. Default: in-batch negatives (the other samples of view j).
+   * keys. Constants, like memory-bank entries: no gradient flows into them. Default: in-batch
+   * negatives (the other samples of view j).
    */
   readonly negativesPerView?: readonly (tf.Tensor2D | readonly tf.Tensor2D[])[];
   /**
@@ -37,8 +38,7 @@ export interface CmcOptions {
  * keys: `term(i, j) = infoNce(views[i], views[j], { negatives: negativesPerView?.[j] })`, the mean
  * over the batch. The loss is the sum of the terms over the pairs: every ordered pair for
  * `'full'` (2 views: L_{1,2} + L_{2,1}, the paper's two-view objective), or (0, j) and (j, 0)
- * for `'core'`. Gradient flows into every view and the given negatives (bank entries carry none
- * when they come from a bank).
+ * for `'core'`. Gradient flows into every view; the given negatives are constants.
  *
  * @param views - two or more [N, D] float32 tensors, row i of each the same sample.
  * @param options - `temperature` (0.07), `negativesPerView`, `pairing` ('full'), `normalize` (true).

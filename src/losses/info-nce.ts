@@ -9,6 +9,7 @@ import {
   resolveTemperature,
   rowDot,
   similarity,
+  similarityToConstant,
   type Reduction,
 } from './reduction.js';
 
@@ -16,8 +17,10 @@ import {
 export interface InfoNceOptions {
   /**
    * Negatives shared by every query: one [K, D] tensor, or a list of [k_i, D] chunks read as
-   * their row concatenation (a queue or memory bank need not be concatenated). Default: none,
-   * in which case the other rows of `positiveKey` are each query's negatives (in-batch).
+   * their row concatenation (a queue or memory bank need not be concatenated). They are
+   * constants, like MoCo's queue buffer and InstDisc's memory bank: no gradient flows into them.
+   * Default: none, in which case the other rows of `positiveKey` are each query's negatives
+   * (in-batch, and those do receive gradient).
    */
   readonly negatives?: tf.Tensor2D | readonly tf.Tensor2D[];
   /** Softmax temperature tau. Default `0.07` (MoCo v1, InstDisc). */
@@ -89,7 +92,7 @@ export function infoNcePerQuery(
   // (chunks + 1) partial results, so the [N, K + 1] logits matrix is never concatenated.
   const parts = [tf.reshape<tf.Rank.R2>(positive, [-1, 1])];
   for (const chunk of chunks)
-    parts.push(tf.reshape<tf.Rank.R2>(logSumExpRows(similarity(qt, chunk)), [-1, 1]));
+    parts.push(tf.reshape<tf.Rank.R2>(logSumExpRows(similarityToConstant(qt, chunk)), [-1, 1]));
   return tf.sub(logSumExpRows(tf.concat(parts, 1)), positive);
 }
 
@@ -102,8 +105,9 @@ export function infoNcePerQuery(
  * is the in-batch form: logits `q . k^T / tau`, label i for query i (the other rows' keys are the
  * negatives), as in CLIP or MoCo v3.
  *
- * Gradient flows into every input. A MoCo key comes from a momentum encoder and must not receive
- * gradient: wrap it in {@link stopGradient} (queue entries already carry none). The computation
+ * Gradient flows into the queries and the positive keys; `negatives` are treated as constants
+ * (queue or bank entries, which never carry gradient). A MoCo key comes from a momentum encoder
+ * and must not receive gradient either: wrap it in {@link stopGradient}. The computation
  * uses logSumExp throughout (no exp-then-log), so temperature 0.01 on unnormalised inputs stays
  * finite.
  *

@@ -187,6 +187,25 @@ export const nearCertain = tf.customGrad(
 );
 
 /**
+ * @internal `a c^T` where `c` is a constant (queue or memory-bank entries): the gradient flows
+ * into `a` only, as one plain product `dy c`. The constant is captured, not an input of the
+ * custom gradient, so no gradient (not even zeros) is ever computed for it; on wasm that saves
+ * one [N, K] x [N, D] product and a transpose of the [N, K] gradient per step.
+ */
+export function similarityToConstant(a: tf.Tensor2D, c: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad((x: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
+    // Saved, not just captured: `c` may be an intermediate (normalised negatives) that the
+    // caller's tidy disposes before the backward pass; tfjs keeps saved tensors for it.
+    (save as tf.GradSaveFunc)([c]);
+    return {
+      value: tf.matMul(x as tf.Tensor2D, tf.transpose(c)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.matMul(dy, saved[0] as tf.Tensor2D),
+    };
+  });
+  return op(a) as tf.Tensor2D;
+}
+
+/**
  * @internal An [n, n] float32 matrix with -Infinity on the diagonal and 0 elsewhere, built on the
  * host: adding it to a similarity matrix excludes self-pairs in one elementwise pass (the
  * equal + fill + where alternative costs three, and elementwise passes dominate on wasm).

@@ -230,6 +230,23 @@ describeBackends('InfoNCE family: gradients', () => {
     tf.dispose([a, b, g, fz]);
   });
 
+  it('explicit negatives are constants: no gradient reaches them, even as trainable variables', () => {
+    const q = tf.tidy(() => tf.variable(randn([3, 4], 25), true, 'q'));
+    const k = randn([3, 4], 26);
+    const bank = tf.tidy(() => tf.variable(randn([5, 4], 27), true, 'bank'));
+    const { value: loss, grads } = tf.variableGrads(
+      () => infoNce(q, k, { negatives: bank }) as tf.Scalar,
+      [q, bank],
+    );
+    expect(Object.keys(grads)).toEqual(['q']);
+    const cmc = tf.variableGrads(
+      () => cmcLoss([q, k], { negativesPerView: [bank, bank] }) as tf.Scalar,
+      [q, bank],
+    );
+    expect(Object.keys(cmc.grads)).toEqual(['q']);
+    tf.dispose([q, k, bank, loss, cmc.value, ...Object.values(grads), ...Object.values(cmc.grads)]);
+  });
+
   it('a few gradient-descent steps on the inputs lower every loss', () => {
     const losses: [string, (x: tf.Tensor2D, o: tf.Tensor2D) => tf.Tensor][] = [
       ...cases,
