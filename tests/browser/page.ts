@@ -4,15 +4,19 @@
  * selectBackend as in an application.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-layers'; // registers the gradients
 import * as lib from '../../src/index.js';
+import { runCase } from '../support/infonce-cases.js';
 
 declare global {
   interface Window {
     tf: typeof tf;
     lib: typeof lib;
+    runCase: typeof runCase;
   }
 }
 
 tf.enableProdMode();
 window.tf = tf;
 window.lib = lib;
+window.runCase = runCase;
