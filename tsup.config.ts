@@ -6,6 +6,8 @@ export const entries = {
   index: 'src/index.ts',
   core: 'src/core/index.ts',
   losses: 'src/losses/index.ts',
+  state: 'src/state/index.ts',
+  eval: 'src/eval/index.ts',
 };
 
 export default defineConfig({

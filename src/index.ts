@@ -9,3 +9,5 @@
  */
 export * from './core/index.js';
 export * from './losses/index.js';
+export * from './state/index.js';
+export * from './eval/index.js';

@@ -8,3 +8,13 @@ export { invaSpreadLoss, type InvaSpreadOptions } from './inva-spread.js';
 export { cmcLoss, type CmcOptions } from './cmc.js';
 export { cpcLoss, type CpcOptions } from './cpc.js';
 export { viewsLoss, type ViewsLossOptions } from './views-loss.js';
+export {
+  byolLoss,
+  negativeCosineSimilarity,
+  simsiamLoss,
+  symmetricByolLoss,
+  type CosineLossOptions,
+} from './negative-cosine.js';
+export { sinkhorn, type SinkhornOptions } from './sinkhorn.js';
+export { swavLoss, type SwavOptions } from './swav.js';
+export { dinoLoss, type DinoOptions } from './dino.js';

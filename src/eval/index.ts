@@ -1,0 +1,6 @@
+export {
+  embeddingStd,
+  teacherEntropy,
+  teacherStudentKl,
+  type DinoMonitorOptions,
+} from './collapse.js';
