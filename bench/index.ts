@@ -9,6 +9,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import {
+  byolLoss,
+  dinoLoss,
+  swavLoss,
   infoNce,
   mocoV3Loss,
   ntXentLoss,
@@ -128,6 +131,52 @@ function mocoV3Case(n: number, d: number): Case {
   };
 }
 
+/**
+ * Losses without a matrix product of their own (the scores / outputs are their inputs): timed
+ * against one elementwise pass (tf.exp) over all of their inputs, i.e. "how many passes" it costs.
+ */
+async function expPass(x: tf.Tensor): Promise<void> {
+  const e = tf.exp(x);
+  await e.data();
+  e.dispose();
+}
+
+function swavCase(b: number, k: number, crops: number): Case {
+  const scores = Array.from({ length: crops }, (_, i) => tf.tanh(randn([b, k], 100 + i)));
+  const all = tf.concat(scores);
+  return {
+    name: `swavLoss 2+${crops - 2} crops B=${b} K=${k}`,
+    step: () => gradients((...xs) => swavLoss(xs as tf.Tensor2D[]) as tf.Scalar, scores),
+    floor: () => expPass(all),
+    dispose: () => tf.dispose([...scores, all]),
+  };
+}
+
+function dinoCase(b: number, k: number, crops: number): Case {
+  const student = Array.from({ length: crops }, (_, i) => randn([b, k], 200 + i));
+  const teacher = [randn([b, k], 300), randn([b, k], 301)];
+  const center = tf.zeros([k]);
+  const all = tf.concat(student);
+  return {
+    name: `dinoLoss 2+${crops - 2} crops B=${b} K=${k}`,
+    step: () =>
+      gradients((...xs) => dinoLoss(xs as tf.Tensor2D[], teacher, center) as tf.Scalar, student),
+    floor: () => expPass(all),
+    dispose: () => tf.dispose([...student, ...teacher, center, all]),
+  };
+}
+
+function byolCase(n: number, d: number): Case {
+  const p = randn([n, d], 400);
+  const z = randn([n, d], 401);
+  return {
+    name: `byolLoss N=${n} D=${d}`,
+    step: () => gradients((a) => byolLoss(a as tf.Tensor2D, z) as tf.Scalar, [p]),
+    floor: () => expPass(p),
+    dispose: () => tf.dispose([p, z]),
+  };
+}
+
 interface Row {
   backend: string;
   case: string;
@@ -145,6 +194,9 @@ for (const backend of backends) {
     ntXentCase(256, 128),
     queueCase(256, 128, quick || slow ? 8192 : 65536),
     mocoV3Case(256, 256),
+    swavCase(256, 3000, 8),
+    dinoCase(64, quick || slow ? 4096 : 65536, 10),
+    byolCase(256, 256),
   ];
   for (const c of cases) {
     const reps = slow ? 2 : 5;
@@ -159,13 +211,19 @@ for (const backend of backends) {
     const floorMs = Math.min(...floorTimes);
     rows.push({ backend, case: c.name, lossMs, floorMs, ratio: lossMs / floorMs });
     console.log(
-      `${backend}\t${c.name}\tloss+grad ${lossMs.toFixed(1)} ms\tmatMul floor ${floorMs.toFixed(1)} ms\tratio ${(lossMs / floorMs).toFixed(2)}`,
+      `${backend}\t${c.name}\tloss+grad ${lossMs.toFixed(1)} ms\tfloor ${floorMs.toFixed(1)} ms\tratio ${(lossMs / floorMs).toFixed(2)}`,
     );
     c.dispose();
   }
 }
 
-console.log('\n| backend | case | forward + backward (ms) | matMul floor (ms) | ratio |');
+console.log(
+  '\nFloor: the plain matMul products a loss needs; for SwAV, DINO and BYOL (no product of',
+);
+console.log(
+  'their own) one tf.exp pass over all their inputs, so the ratio counts elementwise passes.',
+);
+console.log('\n| backend | case | forward + backward (ms) | floor (ms) | ratio |');
 console.log('|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
