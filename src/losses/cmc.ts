@@ -7,7 +7,7 @@ import {
   l2Normalize,
 } from '../core/index.js';
 import { checkInBatchSize, infoNcePerQuery, negativeChunks } from './info-nce.js';
-import { resolveFlag, resolveTemperature } from './reduction.js';
+import { resolveFlag, resolveTemperature, sumOf } from './reduction.js';
 
 /** Options of {@link cmcLoss}. */
 export interface CmcOptions {
@@ -112,6 +112,6 @@ export function cmcLoss(views: readonly tf.Tensor2D[], options: CmcOptions = {})
     const terms = pairs.map(([i, j]) =>
       tf.mean(infoNcePerQuery(v[i] as tf.Tensor2D, v[j] as tf.Tensor2D, negs?.[j], temperature)),
     );
-    return tf.addN(terms);
+    return sumOf(terms);
   });
 }

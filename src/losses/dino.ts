@@ -6,6 +6,7 @@ import {
   describeValue,
   stopGradient,
 } from '../core/index.js';
+import { sumOf } from './reduction.js';
 
 /** Options of {@link dinoLoss}. */
 export interface DinoOptions {
@@ -128,6 +129,6 @@ export function dinoLoss(
         if (i !== j) terms.push(tf.mean(tf.neg(tf.sum(tf.mul(pt, ls), 1))));
       });
     });
-    return tf.div(tf.addN(terms), terms.length);
+    return tf.div(sumOf(terms), terms.length);
   });
 }

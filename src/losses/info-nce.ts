@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ContrastiveError, checkTensor, describeValue, l2Normalize } from '../core/index.js';
 import {
   crossEntropyFromTarget,
+  logAddExp,
   logSumExpRows,
   reduce,
   resolveFlag,
@@ -88,12 +89,11 @@ export function infoNcePerQuery(
   const qt = tf.div<tf.Tensor2D>(q, temperature);
   const positive = rowDot(qt, k);
   if (chunks === undefined) return crossEntropyFromTarget(similarity(qt, k), positive);
-  // logSumExp over [l_pos, q.n_1, ..., q.n_K]: one logSumExp per chunk, then one over the N x
-  // (chunks + 1) partial results, so the [N, K + 1] logits matrix is never concatenated.
-  const parts = [tf.reshape<tf.Rank.R2>(positive, [-1, 1])];
-  for (const chunk of chunks)
-    parts.push(tf.reshape<tf.Rank.R2>(logSumExpRows(similarityToConstant(qt, chunk)), [-1, 1]));
-  return tf.sub(logSumExpRows(tf.concat(parts, 1)), positive);
+  // logSumExp over [l_pos, q.n_1, ..., q.n_K]: one logSumExp per chunk, folded in with
+  // logAddExp, so the [N, K + 1] logits matrix is never concatenated.
+  let lse: tf.Tensor = positive;
+  for (const chunk of chunks) lse = logAddExp(lse, logSumExpRows(similarityToConstant(qt, chunk)));
+  return tf.sub<tf.Tensor1D>(lse, positive);
 }
 
 /**

@@ -215,3 +215,21 @@ export function selfExclusion(n: number): tf.Tensor2D {
   for (let i = 0; i < n; i++) values[i * n + i] = -Infinity;
   return tf.tensor2d(values, [n, n]);
 }
+
+/**
+ * @internal The sum of a list of same-shape tensors by pairwise adds. tf.addN is avoided: on
+ * tfjs-backend-webgpu 4.22 (Chromium 156, SwiftShader) it returns wrong, stale values from 8
+ * inputs on (6 were right), presumably past the 8 storage buffers a shader stage gets by default;
+ * DINO with 2 + 8 crops sums 18 terms.
+ */
+export function sumOf(terms: readonly tf.Tensor[]): tf.Tensor {
+  let total = terms[0] as tf.Tensor;
+  for (let i = 1; i < terms.length; i++) total = tf.add(total, terms[i] as tf.Tensor);
+  return total;
+}
+
+/** @internal log(exp(a) + exp(b)) elementwise, stable. */
+export function logAddExp(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const m = tf.maximum(a, b);
+  return tf.add(m, tf.log(tf.add(tf.exp(tf.sub(a, m)), tf.exp(tf.sub(b, m)))));
+}

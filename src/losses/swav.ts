@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ContrastiveError, checkNumber, checkTensor, describeValue } from '../core/index.js';
-import { resolveTemperature } from './reduction.js';
+import { resolveTemperature, sumOf } from './reduction.js';
 import { resolveSinkhornOptions, sinkhorn, type SinkhornOptions } from './sinkhorn.js';
 
 /** Options of {@link swavLoss}. */
@@ -125,8 +125,8 @@ export function swavLoss(
       const predictions = logProbs
         .filter((_, v) => v !== crop)
         .map((lp) => tf.mean(tf.neg(tf.sum(tf.mul(codes, lp), 1))));
-      return tf.div(tf.addN(predictions), predictions.length);
+      return tf.div(sumOf(predictions), predictions.length);
     });
-    return tf.div(tf.addN(terms), terms.length);
+    return tf.div(sumOf(terms), terms.length);
   });
 }

@@ -7,12 +7,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients
 import * as lib from '../../src/index.js';
 import { runCase } from '../support/infonce-cases.js';
+import { runNegativeFreeCase } from '../support/negative-free-cases.js';
 
 declare global {
   interface Window {
     tf: typeof tf;
     lib: typeof lib;
     runCase: typeof runCase;
+    runNegativeFreeCase: typeof runNegativeFreeCase;
   }
 }
 
@@ -20,3 +22,4 @@ tf.enableProdMode();
 window.tf = tf;
 window.lib = lib;
 window.runCase = runCase;
+window.runNegativeFreeCase = runNegativeFreeCase;

@@ -1,6 +1,11 @@
 /** Compares a result of `runCase` with the PyTorch reference. */
 import { expect } from 'vitest';
 import { isConstantInput, isDegenerate, type Case, type CaseResult } from './infonce-cases.js';
+import {
+  differentiated,
+  type NegativeFreeCase,
+  type NegativeFreeResult,
+} from './negative-free-cases.js';
 
 function close(actual: number[], expected: number[], tol: number, what: string): void {
   expect(actual.length, `${what}: length`).toBe(expected.length);
@@ -37,4 +42,24 @@ export function checkCase(c: Case, r: CaseResult, tol: number, where: string): v
       close(r.grads[k] ?? [], g, 10 * lossTol, `${c.name} [${where}]: d loss / d ${k}`);
     }
   }
+}
+
+/** Compares a result of `runNegativeFreeCase` with the reference. */
+export function checkNegativeFreeCase(
+  c: NegativeFreeCase,
+  r: NegativeFreeResult,
+  tol: number,
+  where: string,
+): void {
+  expect(r.leaked, `${c.name} [${where}]: leaked tensors`).toBe(0);
+  if (c.codes !== undefined) {
+    close(r.codes ?? [], c.codes, 10 * tol, `${c.name} [${where}]: codes`);
+    return;
+  }
+  close([r.loss as number], [c.loss as number], tol, `${c.name} [${where}]: loss`);
+  for (const k of differentiated(c)) {
+    close(r.grads[k] ?? [], c.grads![k]!, 10 * tol, `${c.name} [${where}]: d loss / d ${k}`);
+  }
+  const center = c['center_after_momentum_0.9'];
+  if (center !== undefined) close(r.center ?? [], center, tol, `${c.name} [${where}]: center`);
 }
