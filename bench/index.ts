@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import {
+  MomentumQueue,
   byolLoss,
   dinoLoss,
   swavLoss,
@@ -217,6 +218,35 @@ for (const backend of backends) {
   }
 }
 
+// MomentumQueue.enqueue against the naive immutable FIFO (slice off the oldest B rows of one
+// [K, D] tensor and concatenate the new keys): O(B x D) against O(K x D) per step.
+const queueRows: string[] = [];
+for (const backend of backends) {
+  await selectBackend(backend);
+  for (const k of [4096, 65536]) {
+    const b = 256;
+    const d = 128;
+    const keys = randn([b, d], 500);
+    const queue = new MomentumQueue(k, d, { chunkSize: b });
+    let naive = randn([k, d], 501);
+    const enqueueMs = await timeIt(async () => {
+      queue.enqueue(keys);
+      await queue.read()[queue.read().length - 1]!.data();
+    }, 20);
+    const naiveMs = await timeIt(async () => {
+      const next = tf.concat([tf.slice(naive, [b, 0], [k - b, d]), keys]);
+      naive.dispose();
+      naive = next as tf.Tensor2D;
+      await naive.data();
+    }, 20);
+    queueRows.push(
+      `| ${backend} | K=${k} B=${b} D=${d} | ${enqueueMs.toFixed(2)} | ${naiveMs.toFixed(2)} | ${(naiveMs / enqueueMs).toFixed(1)} |`,
+    );
+    queue.dispose();
+    tf.dispose([keys, naive]);
+  }
+}
+
 console.log(
   '\nFloor: the plain matMul products a loss needs; for SwAV, DINO and BYOL (no product of',
 );
@@ -230,3 +260,7 @@ for (const r of rows) {
     `| ${r.backend} | ${r.case} | ${r.lossMs.toFixed(1)} | ${r.floorMs.toFixed(1)} | ${r.ratio.toFixed(2)} |`,
   );
 }
+
+console.log('\n| backend | queue | enqueue (ms) | naive [K, D] FIFO (ms) | naive / enqueue |');
+console.log('|---|---|---|---|---|');
+for (const r of queueRows) console.log(r);
