@@ -6,3 +6,20 @@ export {
   type MomentumQueueOptions,
   type MomentumQueueState,
 } from './momentum-queue.js';
+export {
+  cloneAsMomentumEncoder,
+  emaUpdate,
+  type BufferPolicy,
+  type CloneableModel,
+  type EmaUpdateOptions,
+  type WeightedLayer,
+  type WeightedModel,
+  type WritableWeight,
+} from './momentum-update.js';
+export {
+  cosineMomentum,
+  cosineSchedule,
+  linearWarmup,
+  warmupCosineLearningRate,
+  type WarmupCosineOptions,
+} from './lr-schedules.js';
