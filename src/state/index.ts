@@ -23,3 +23,10 @@ export {
   warmupCosineLearningRate,
   type WarmupCosineOptions,
 } from './lr-schedules.js';
+export {
+  LARSOptimizer,
+  lars,
+  registerLarsOptimizer,
+  type LarsOptions,
+  type NamedTensor,
+} from './lars-optimizer.js';
