@@ -1,5 +1,5 @@
 import type { DataType, Tensor } from '@tensorflow/tfjs-core';
-import { Tensor as TensorClass } from '@tensorflow/tfjs-core';
+import { Tensor as TensorClass, tensor1d } from '@tensorflow/tfjs-core';
 import { ContrastiveError } from './errors.js';
 
 /**
@@ -302,4 +302,49 @@ export function checkFinite(caller: string, argument: string, value: Tensor): vo
 export function resolveAxis(caller: string, argument: string, axis: unknown, rank: number): number {
   checkNumber(caller, argument, axis, { integer: true, min: -rank, max: rank - 1 });
   return axis < 0 ? axis + rank : axis;
+}
+
+/**
+ * Indices given as an int32 tensor, an `Int32Array` or an array of integers, as a tensor. A tensor
+ * is returned as it is (its values are not read back, so they are not range-checked); an array's
+ * values are checked against `[0, n)` and the first bad one is named.
+ *
+ * @param caller - the public function doing the check.
+ * @param argument - the argument's name.
+ * @param value - the indices.
+ * @param n - the number of valid indices.
+ * @returns an int32 tensor (a new one for arrays: the caller disposes it, e.g. inside a tidy).
+ * @throws {@link ContrastiveError} for another type, a non-int32 tensor, or an array entry out of range.
+ *
+ * @example
+ * ```ts
+ * const idx = toIndexTensor('MemoryBank.read', 'indices', [3, 7], bankSize);
+ * ```
+ */
+export function toIndexTensor(caller: string, argument: string, value: unknown, n: number): Tensor {
+  if (value instanceof TensorClass) {
+    checkTensor(caller, argument, value, { dtype: 'int32' });
+    return value;
+  }
+  if (!(value instanceof Int32Array) && !Array.isArray(value)) {
+    throw new ContrastiveError({
+      caller,
+      argument,
+      expected: 'an int32 tensor, an Int32Array or an array of integers',
+      received: describeValue(value),
+    });
+  }
+  const arr = Array.from(value as ArrayLike<unknown>);
+  const bad = arr.findIndex(
+    (v) => typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= n,
+  );
+  if (bad >= 0) {
+    throw new ContrastiveError({
+      caller,
+      argument: `${argument}[${bad}]`,
+      expected: `an integer index in [0, ${n})`,
+      received: describeValue(arr[bad]),
+    });
+  }
+  return tensor1d(arr as number[], 'int32');
 }

@@ -8,6 +8,7 @@ export {
   checkTensor,
   describeValue,
   resolveAxis,
+  toIndexTensor,
   type NumberSpec,
   type TensorSpec,
 } from './checks.js';

@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  ContrastiveError,
   checkNumber,
   checkTensor,
-  describeValue,
   l2Normalize,
   stopGradient,
+  toIndexTensor,
 } from '../core/index.js';
 import { resolveFlag, resolveTemperature, similarityToConstant } from './reduction.js';
 
@@ -29,32 +28,6 @@ export interface NceResult {
   readonly loss: tf.Scalar;
   /** The normalisation constant Z used (estimated or given), a scalar without gradient. */
   readonly z: tf.Scalar;
-}
-
-function toIndexTensor(caller: string, argument: string, x: unknown, n: number): tf.Tensor {
-  if (x instanceof tf.Tensor) {
-    checkTensor(caller, argument, x, { dtype: 'int32', rank: [1, 2] });
-    return x;
-  }
-  if (x instanceof Int32Array || (Array.isArray(x) && x.every((v) => Number.isInteger(v)))) {
-    const arr = Array.from(x as ArrayLike<number>);
-    const bad = arr.findIndex((v) => v < 0 || v >= n);
-    if (bad >= 0) {
-      throw new ContrastiveError({
-        caller,
-        argument: `${argument}[${bad}]`,
-        expected: `an index in [0, ${n})`,
-        received: String(arr[bad]),
-      });
-    }
-    return tf.tensor1d(arr, 'int32');
-  }
-  throw new ContrastiveError({
-    caller,
-    argument,
-    expected: 'an int32 tensor, an Int32Array or an array of integers',
-    received: describeValue(x),
-  });
 }
 
 /**

@@ -21,6 +21,13 @@ export function checkCosinePair(
   checkSameShape(caller, bName, b, aName, a);
 }
 
+/** @internal Checks the two predictions and two projections of a symmetric loss. */
+function checkFourViews(caller: string, p1: unknown, p2: unknown, z1: unknown, z2: unknown): void {
+  checkCosinePair(caller, 'p1', p1, 'p2', p2);
+  checkCosinePair(caller, 'p1', p1, 'z1', z1);
+  checkCosinePair(caller, 'p1', p1, 'z2', z2);
+}
+
 /** @internal Rowwise cosine similarity of two [N, D] tensors, as [N]. */
 export function rowCosine(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor1D {
   return tf.sum(tf.mul(l2Normalize(a), l2Normalize(b)), 1);
@@ -112,9 +119,7 @@ export function symmetricByolLoss(
   options: CosineLossOptions = {},
 ): tf.Tensor {
   const caller = 'symmetricByolLoss';
-  checkCosinePair(caller, 'p1', p1, 'p2', p2);
-  checkCosinePair(caller, 'p1', p1, 'z1', z1);
-  checkCosinePair(caller, 'p1', p1, 'z2', z2);
+  checkFourViews(caller, p1, p2, z1, z2);
   const reduction = resolveReduction(caller, options.reduction);
   return tf.tidy(() =>
     reduce(
@@ -157,9 +162,7 @@ export function simsiamLoss(
   options: CosineLossOptions = {},
 ): tf.Tensor {
   const caller = 'simsiamLoss';
-  checkCosinePair(caller, 'p1', p1, 'p2', p2);
-  checkCosinePair(caller, 'p1', p1, 'z1', z1);
-  checkCosinePair(caller, 'p1', p1, 'z2', z2);
+  checkFourViews(caller, p1, p2, z1, z2);
   const reduction = resolveReduction(caller, options.reduction);
   return tf.tidy(() =>
     reduce(

@@ -6,6 +6,7 @@ import {
   checkTensor,
   describeValue,
   l2Normalize,
+  toIndexTensor,
   type SeededRandomState,
 } from '../core/index.js';
 
@@ -27,35 +28,6 @@ export interface MemoryBankState {
   readonly values: number[];
   /** The noise sampler's random state. */
   readonly rng: SeededRandomState;
-}
-
-function indexTensor(caller: string, indices: unknown, n: number): tf.Tensor1D {
-  if (indices instanceof tf.Tensor) {
-    checkTensor(caller, 'indices', indices, { rank: 1, dtype: 'int32', layout: '[B]' });
-    return tf.clone(indices as tf.Tensor1D);
-  }
-  const list: unknown = indices;
-  if (!(list instanceof Int32Array) && !Array.isArray(list)) {
-    throw new ContrastiveError({
-      caller,
-      argument: 'indices',
-      expected: 'an int32 tensor, an Int32Array or an array of integers',
-      received: describeValue(indices),
-    });
-  }
-  const arr = Array.from(list as ArrayLike<unknown>);
-  const bad = arr.findIndex(
-    (v) => typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= n,
-  );
-  if (bad >= 0) {
-    throw new ContrastiveError({
-      caller,
-      argument: `indices[${bad}]`,
-      expected: `an integer index in [0, ${n})`,
-      received: describeValue(arr[bad]),
-    });
-  }
-  return tf.tensor1d(arr as number[], 'int32');
 }
 
 /**
@@ -127,7 +99,9 @@ export class MemoryBank {
    * ```
    */
   read(indices: tf.Tensor1D | Int32Array | readonly number[]): tf.Tensor2D {
-    return tf.tidy(() => tf.gather(this.bank, indexTensor('MemoryBank.read', indices, this.size)));
+    return tf.tidy(() =>
+      tf.gather(this.bank, toIndexTensor('MemoryBank.read', 'indices', indices, this.size)),
+    );
   }
 
   /**
@@ -151,7 +125,7 @@ export class MemoryBank {
       layout: `[B, ${this.dim}]`,
     });
     const next = tf.tidy(() => {
-      const idx = indexTensor(caller, indices, this.size);
+      const idx = toIndexTensor(caller, 'indices', indices, this.size);
       checkTensor(caller, 'indices', idx, {
         shape: [features.shape[0]],
         layout: '[B] (one per feature row)',

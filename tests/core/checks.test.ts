@@ -10,6 +10,7 @@ import {
   checkTensor,
   describeValue,
   resolveAxis,
+  toIndexTensor,
 } from '../../src/core/index.js';
 import { describeBackends } from '../support/backends.js';
 
@@ -132,5 +133,24 @@ describeBackends('checkBoolean', () => {
     }).toThrow(
       'f: argument \'options.normalize\' must be true or false, but received a string "yes".',
     );
+  });
+});
+
+describeBackends('toIndexTensor', () => {
+  it('converts arrays with a range check and passes int32 tensors through', () => {
+    const t = toIndexTensor('f', 'indices', [0, 2], 3);
+    expect(t.dtype).toBe('int32');
+    expect(Array.from(t.dataSync())).toEqual([0, 2]);
+    const own = tf.tensor1d([1], 'int32');
+    expect(toIndexTensor('f', 'indices', own, 3)).toBe(own);
+    expect(() => toIndexTensor('f', 'indices', [0, 1.5], 3)).toThrow(
+      "f: argument 'indices[1]' must be an integer index in [0, 3), but received 1.5.",
+    );
+    const floats = tf.tensor1d([1]);
+    expect(() => toIndexTensor('f', 'indices', floats, 3)).toThrow(
+      "argument 'indices' must be a int32 tensor",
+    );
+    expect(() => toIndexTensor('f', 'indices', 'x', 3)).toThrow(ContrastiveError);
+    tf.dispose([t, own, floats]);
   });
 });

@@ -84,7 +84,7 @@ describeBackends('nceLoss properties', ({ tol }) => {
     const f = tf.zeros([2, 4]) as tf.Tensor2D;
     const f5 = tf.zeros([2, 5]) as tf.Tensor2D;
     expect(() => nceLoss(f, [0, 10], bank.value, [1, 2])).toThrow(
-      "nceLoss: argument 'indices[1]' must be an index in [0, 10), but received 10.",
+      "nceLoss: argument 'indices[1]' must be an integer index in [0, 10), but received 10.",
     );
     expect(() => nceLoss(f5, [0, 1], bank.value, [1, 2])).toThrow(
       "nceLoss: argument 'memory' must be a float32 tensor of shape [*, 5]",
