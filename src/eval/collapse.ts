@@ -41,6 +41,11 @@ export interface DinoMonitorOptions {
   readonly studentTemperature?: number;
 }
 
+// log softmax((t - c) / tau), the centred, sharpened teacher distribution of DINO, in logs.
+function teacherLogProbs(teacher: tf.Tensor2D, center: tf.Tensor, tau: number): tf.Tensor2D {
+  return tf.logSoftmax(tf.div<tf.Tensor2D>(tf.sub(teacher, tf.reshape(center, [1, -1])), tau));
+}
+
 function checkMonitorInputs(caller: string, teacher: unknown, center: unknown): number {
   checkTensor(caller, 'teacherOutputs', teacher, { rank: 2, dtype: 'float32', layout: '[B, K]' });
   const k = teacher.shape[1] as number;
@@ -78,8 +83,7 @@ export function teacherEntropy(
   const tau = options.teacherTemperature ?? 0.04;
   checkNumber(caller, 'options.teacherTemperature', tau, { greaterThan: 0 });
   return tf.tidy(() => {
-    const logits = tf.div(tf.sub(teacherOutputs, tf.reshape(center, [1, -1])), tau);
-    const logP = tf.logSoftmax(logits);
+    const logP = teacherLogProbs(teacherOutputs, center, tau);
     return tf.mean(tf.neg(tf.sum(tf.mul(tf.exp(logP), logP), 1)));
   });
 }
@@ -119,7 +123,7 @@ export function teacherStudentKl(
   checkNumber(caller, 'options.teacherTemperature', tauT, { greaterThan: 0 });
   checkNumber(caller, 'options.studentTemperature', tauS, { greaterThan: 0 });
   return tf.tidy(() => {
-    const logPt = tf.logSoftmax(tf.div(tf.sub(teacherOutputs, tf.reshape(center, [1, -1])), tauT));
+    const logPt = teacherLogProbs(teacherOutputs, center, tauT);
     const logPs = tf.logSoftmax(tf.div(studentOutputs, tauS));
     return tf.mean(tf.sum(tf.mul(tf.exp(logPt), tf.sub(logPt, logPs)), 1));
   });

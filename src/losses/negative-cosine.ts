@@ -28,6 +28,19 @@ function checkFourViews(caller: string, p1: unknown, p2: unknown, z1: unknown, z
   checkCosinePair(caller, 'p1', p1, 'z2', z2);
 }
 
+/**
+ * @internal The swapped cosines of the symmetric losses, each view's prediction against the
+ * other view's constant target: `cos(p1, sg z2) + cos(p2, sg z1)`, as [N].
+ */
+function swappedCosines(
+  p1: tf.Tensor2D,
+  p2: tf.Tensor2D,
+  z1: tf.Tensor2D,
+  z2: tf.Tensor2D,
+): tf.Tensor1D {
+  return tf.add(rowCosine(p1, stopGradient(z2)), rowCosine(p2, stopGradient(z1)));
+}
+
 /** @internal Rowwise cosine similarity of two [N, D] tensors, as [N]. */
 export function rowCosine(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor1D {
   return tf.sum(tf.mul(l2Normalize(a), l2Normalize(b)), 1);
@@ -121,15 +134,7 @@ export function symmetricByolLoss(
   const caller = 'symmetricByolLoss';
   checkFourViews(caller, p1, p2, z1, z2);
   const reduction = resolveReduction(caller, options.reduction);
-  return tf.tidy(() =>
-    reduce(
-      tf.sub(
-        4,
-        tf.mul(2, tf.add(rowCosine(p1, stopGradient(z2)), rowCosine(p2, stopGradient(z1)))),
-      ),
-      reduction,
-    ),
-  );
+  return tf.tidy(() => reduce(tf.sub(4, tf.mul(2, swappedCosines(p1, p2, z1, z2))), reduction));
 }
 
 /**
@@ -164,10 +169,5 @@ export function simsiamLoss(
   const caller = 'simsiamLoss';
   checkFourViews(caller, p1, p2, z1, z2);
   const reduction = resolveReduction(caller, options.reduction);
-  return tf.tidy(() =>
-    reduce(
-      tf.mul(-0.5, tf.add(rowCosine(p1, stopGradient(z2)), rowCosine(p2, stopGradient(z1)))),
-      reduction,
-    ),
-  );
+  return tf.tidy(() => reduce(tf.mul(-0.5, swappedCosines(p1, p2, z1, z2)), reduction));
 }
