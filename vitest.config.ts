@@ -5,7 +5,8 @@ export default defineConfig({
     // tfjs's own test helpers trip over a global `expect`.
     globals: false,
     include: ['tests/**/*.test.ts'],
-    exclude: ['tests/bundle/**'],
+    // Browser tests run in test:browser (vitest.browser.config.ts).
+    exclude: ['tests/bundle/**', 'tests/browser/**'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -6,6 +6,8 @@
  * The floor of a loss is the plain tf.matMul calls (operands already laid out, no transpose
  * flags) that its forward pass and the gradient with respect to its trainable inputs require.
  */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import {
@@ -264,3 +266,76 @@ for (const r of rows) {
 console.log('\n| backend | queue | enqueue (ms) | naive [K, D] FIFO (ms) | naive / enqueue |');
 console.log('|---|---|---|---|---|');
 for (const r of queueRows) console.log(r);
+
+// Kernel fixes (bench/kernels.ts): one process per configuration, since a wasm thread pool is
+// fixed when the backend starts. Stock wasm is expected to fail the training step.
+interface KernelRecord {
+  backend: string;
+  threads: number;
+  case: string;
+  label?: string;
+  batch?: number;
+  ms?: number;
+  error?: string;
+  flags?: string;
+  n?: number;
+  gflops?: number;
+}
+const kernelRecords: KernelRecord[] = [];
+const configs: [string, number][] = [];
+if (backends.includes('wasm')) configs.push(['wasm', 1], ['wasm', 2]);
+if (backends.includes('cpu')) configs.push(['cpu', 1]);
+for (const [backend, threads] of configs) {
+  const script = fileURLToPath(new URL('./kernels.ts', import.meta.url));
+  const flags = [`--backend=${backend}`, `--threads=${threads}`];
+  if (quick) flags.push('--quick', '--batch=32');
+  const out = execFileSync(process.execPath, ['--import', 'tsx', script, ...flags], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  for (const line of out.split('\n')) {
+    if (line.startsWith('{')) kernelRecords.push(JSON.parse(line) as KernelRecord);
+  }
+}
+const where = (r: KernelRecord): string => `${r.backend} ${r.threads}T`;
+console.log('\n| training step (conv encoder, 2 views, 32x32x3) | batch | kernels | ms |');
+console.log('|---|---|---|---|');
+for (const r of kernelRecords.filter((k) => k.case === 'step')) {
+  console.log(
+    `| ${where(r)} | ${r.batch ?? ''} | ${r.label ?? ''} | ${r.ms === undefined ? `fails: ${r.error ?? ''}` : r.ms.toFixed(0)} |`,
+  );
+}
+console.log('\n| conv filter gradient x [32,16,16,64], 3x3 -> 128 | kernels | ms |');
+console.log('|---|---|---|');
+for (const r of kernelRecords.filter((k) => k.case === 'filterGradient')) {
+  console.log(
+    `| ${where(r)} | ${r.label ?? ''} | ${r.ms === undefined ? `fails: ${r.error ?? ''}` : r.ms.toFixed(1)} |`,
+  );
+}
+console.log(
+  '\n| matMul n x n, fresh operands | kernels | A B | A^T B | A B^T | A^T B^T | slowest flagged / plain |',
+);
+console.log('|---|---|---|---|---|---|---|');
+const productRows = new Map<string, KernelRecord[]>();
+for (const r of kernelRecords.filter((k) => k.case === 'matmul')) {
+  const key = `${where(r)} n=${r.n ?? 0}|${r.label ?? ''}`;
+  productRows.set(key, [...(productRows.get(key) ?? []), r]);
+}
+for (const [key, rows] of productRows) {
+  const rates = rows.map((r) => r.gflops ?? 0);
+  const [plain = 0, ...flagged] = rates;
+  const [name, label] = key.split('|');
+  console.log(
+    `| ${name ?? ''} | ${label ?? ''} | ${rates.map((g) => g.toFixed(1)).join(' | ')} | ${(plain / Math.min(...flagged)).toFixed(2)}x |`,
+  );
+}
+const step = (backend: string, threads: number): number | undefined =>
+  kernelRecords.find(
+    (r) =>
+      r.case === 'step' && r.label === 'fixed' && r.backend === backend && r.threads === threads,
+  )?.ms;
+const one = step('wasm', 1);
+const two = step('wasm', 2);
+if (one !== undefined && two !== undefined) {
+  console.log(`\nwasm training step, 1 thread / 2 threads: ${(one / two).toFixed(2)}x`);
+}

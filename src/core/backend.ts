@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkNumber, checkOneOf, describeValue } from './checks.js';
+import { checkBoolean, checkNumber, checkOneOf, describeValue } from './checks.js';
 import { ContrastiveError } from './errors.js';
+import { installKernelFixes } from './kernels/install.js';
 import { nodeBuiltin } from './node-builtins.js';
 
 /** A tfjs backend the library can select. */
@@ -41,6 +42,12 @@ export interface SelectBackendOptions {
    * which is far slower than wasm. Default `false`.
    */
   readonly allowSoftwareGpu?: boolean;
+  /**
+   * wasm and cpu: register the library's fixes for tfjs 4.22's missing, wrong and slow kernels
+   * (see {@link installKernelFixes}; without them no convolutional layer can train on wasm).
+   * Default `true`. `false` leaves the backend stock (fixes installed earlier stay).
+   */
+  readonly kernelFixes?: boolean;
 }
 
 /** What {@link selectBackend} set up: the truth about the running backend. */
@@ -59,6 +66,8 @@ export interface BackendInfo {
   readonly device?: string;
   /** GPU backends: whether the device is a software renderer. */
   readonly softwareRenderer: boolean;
+  /** wasm and cpu: the kernels the library's fixes now serve ({@link installKernelFixes}). */
+  readonly kernelFixes: readonly string[];
   /** Why something asked for was not enabled (threads, SIMD, a skipped candidate). */
   readonly notes: readonly string[];
 }
@@ -294,6 +303,9 @@ async function activate(
     }
   }
   const gpu = name === 'webgl' || name === 'webgpu' ? describeGpu(name) : { software: false };
+  const fixable = name === 'wasm' || name === 'cpu';
+  const kernelFixes =
+    fixable && options.kernelFixes !== false ? installKernelFixes(name).kernels : [];
   return {
     name,
     environment: env,
@@ -302,6 +314,7 @@ async function activate(
     float32: name === 'cpu' || name === 'wasm' ? true : await measuresFloat32(),
     ...(gpu.device === undefined ? {} : { device: gpu.device }),
     softwareRenderer: gpu.software,
+    kernelFixes,
     notes,
   };
 }
@@ -316,7 +329,10 @@ async function activate(
  * initialises, skipping GPU backends that run on a software renderer or only in half precision.
  *
  * @param name - `'cpu'`, `'wasm'`, `'webgl'`, `'webgpu'` or `'auto'`. Default `'auto'`.
- * @param options - threads, SIMD, wasm paths, and the candidates of `'auto'`.
+ * For wasm and cpu it also registers the library's kernel fixes ({@link installKernelFixes}) unless
+ * `options.kernelFixes` is `false`.
+ *
+ * @param options - threads, SIMD, wasm paths, kernel fixes, and the candidates of `'auto'`.
  * @returns a {@link BackendInfo}: the backend, SIMD, threads, float32 precision and notes.
  * @throws {@link ContrastiveError} when the name is unknown, when the backend's package is not
  *   installed (the message names the package to install), or when it fails to initialise here.
@@ -342,6 +358,9 @@ export async function selectBackend(
       min: 1,
       max: 64,
     });
+  }
+  if (options.kernelFixes !== undefined) {
+    checkBoolean('selectBackend', 'options.kernelFixes', options.kernelFixes);
   }
   const env = runtimeEnvironment();
   if (name !== 'auto') return activate(name, env, options, []);

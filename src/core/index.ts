@@ -24,3 +24,9 @@ export {
   type RuntimeEnvironment,
   type SelectBackendOptions,
 } from './backend.js';
+export {
+  installKernelFixes,
+  removeKernelFixes,
+  type KernelFixBackend,
+  type KernelFixReport,
+} from './kernels/install.js';

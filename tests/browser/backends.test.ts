@@ -46,6 +46,25 @@ describe('selectBackend in headless Chromium, cross-origin isolated', () => {
     });
   });
 
+  it('wasm: the kernel fixes train a conv layer in the browser, as on cpu', async () => {
+    const cpu = await select(p, 'cpu');
+    expect(cpu.kernelFixes).toEqual(['Conv2DBackpropFilter']);
+    const reference = await p.page.evaluate(() => window.convStepGradientNorms());
+    const wasm = await select(p, 'wasm');
+    expect(wasm.kernelFixes).toContain('Conv2DBackpropFilter');
+    expect(wasm.kernelFixes).toContain('MaxPoolGrad');
+    const norms = await p.page.evaluate(() => {
+      const before = window.tf.memory().numTensors;
+      const result = window.convStepGradientNorms();
+      return { result, leaked: window.tf.memory().numTensors - before };
+    });
+    expect(norms.leaked).toBe(0);
+    expect(reference.every((g) => g > 0)).toBe(true);
+    norms.result.forEach((g, i) => {
+      expect(Math.abs(g - reference[i]!)).toBeLessThan(1e-5 * reference[i]!);
+    });
+  });
+
   it('webgl: full float32, and the software renderer is recognised', async () => {
     const info = await select(p, 'webgl');
     expect(info).toMatchObject({ name: 'webgl', float32: true, softwareRenderer: true });

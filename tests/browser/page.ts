@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients
 import * as lib from '../../src/index.js';
+import { convStepGradientNorms } from '../support/conv-step.js';
 import { runCase } from '../support/infonce-cases.js';
 import { runNegativeFreeCase } from '../support/negative-free-cases.js';
 
@@ -15,6 +16,7 @@ declare global {
     lib: typeof lib;
     runCase: typeof runCase;
     runNegativeFreeCase: typeof runNegativeFreeCase;
+    convStepGradientNorms: typeof convStepGradientNorms;
   }
 }
 
@@ -23,3 +25,4 @@ window.tf = tf;
 window.lib = lib;
 window.runCase = runCase;
 window.runNegativeFreeCase = runNegativeFreeCase;
+window.convStepGradientNorms = convStepGradientNorms;

@@ -1,0 +1,193 @@
+/**
+ * @internal Kernels computed on the host in plain JavaScript over the backend's data. On wasm,
+ * elementwise and layout kernels run single-threaded at about 80 M elements/s, and tfjs 4.22's
+ * generic Tile and StridedSlice far slower (tiling a [1, 1, 1, 32] vector to 4 M elements takes
+ * 460 ms; copying blocks on the host, 22 ms including the transfer), so for kernels that are
+ * pure data movement or a scan a host loop beats any composition of wasm kernels.
+ *
+ * - MaxPoolGrad: tfjs-backend-wasm's own is wrong whenever batch or channels exceed 1. Each output
+ *   sends its gradient to the first position of its window (row-major) holding the maximum, as
+ *   on the cpu backend, so with ties (zeros after a ReLU) exactly one input receives it.
+ * - Tile: used by the gradient of batch normalisation.
+ * - UnsortedSegmentSum: missing on wasm (it is gather's gradient).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { type BackendLike, type Info, prod } from './scratch.js';
+
+type Values = Float32Array | Int32Array | Uint8Array;
+
+/** The wasm backend's own access to its heap (public methods of tfjs-backend-wasm 4.22). */
+interface HeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+  typedArrayFromHeap(info: Info): Values;
+}
+
+function heapOf(backend: BackendLike): HeapBackend | undefined {
+  const b = backend as Partial<HeapBackend>;
+  return typeof b.makeOutput === 'function' && typeof b.typedArrayFromHeap === 'function'
+    ? (b as HeapBackend)
+    : undefined;
+}
+
+/**
+ * Host access to a kernel's inputs and its output. On wasm the typed arrays are views of the
+ * wasm heap (no copies: reading 16 MB out of a shared heap costs about 20 ms); the output is
+ * allocated first, since growing the heap would invalidate earlier views. Elsewhere the inputs
+ * are read and the output written back at the end.
+ */
+function hostCall(
+  backend: BackendLike,
+  inputs: readonly Info[],
+  shape: number[],
+  dtype: tf.DataType,
+): { ins: Values[]; out: Values; done: () => Info } {
+  const heap = heapOf(backend);
+  if (heap !== undefined) {
+    const info = heap.makeOutput(shape, dtype);
+    const out = heap.typedArrayFromHeap(info);
+    out.fill(0);
+    return { ins: inputs.map((t) => heap.typedArrayFromHeap(t)), out, done: () => info };
+  }
+  const size = prod(shape);
+  const out =
+    dtype === 'int32'
+      ? new Int32Array(size)
+      : dtype === 'bool'
+        ? new Uint8Array(size)
+        : new Float32Array(size);
+  return {
+    ins: inputs.map((t) => backend.readSync(t.dataId) as Values),
+    out,
+    done: () => ({ dataId: backend.write(out, shape, dtype), shape, dtype }),
+  };
+}
+
+export function maxPoolGradHost(
+  backend: BackendLike,
+  dy: Info,
+  input: Info,
+  attrs: tf.MaxPoolGradAttrs,
+): Info {
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const io = hostCall(backend, [input, dy], [...input.shape], 'float32');
+  const [x, g] = io.ins as [Float32Array, Float32Array];
+  const dx = io.out as Float32Array;
+  const [n, h, w, c] = input.shape as [number, number, number, number];
+  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
+  const { strideHeight: sh, strideWidth: sw } = info;
+  const { top, left } = info.padInfo;
+  const best = new Float32Array(c);
+  const where = new Int32Array(c);
+  for (let b = 0; b < n; b++) {
+    for (let u = 0; u < oh; u++) {
+      for (let v = 0; v < ow; v++) {
+        best.fill(-Infinity);
+        where.fill(-1);
+        for (let i = 0; i < kh; i++) {
+          const row = u * sh - top + i;
+          if (row < 0 || row >= h) continue;
+          for (let j = 0; j < kw; j++) {
+            const col = v * sw - left + j;
+            if (col < 0 || col >= w) continue;
+            const base = ((b * h + row) * w + col) * c;
+            for (let k = 0; k < c; k++) {
+              const value = x[base + k] as number;
+              if (value > (best[k] as number)) {
+                best[k] = value;
+                where[k] = base + k;
+              }
+            }
+          }
+        }
+        const from = ((b * oh + u) * ow + v) * c;
+        for (let k = 0; k < c; k++) {
+          const to = where[k] as number;
+          if (to >= 0) dx[to] = (dx[to] as number) + (g[from + k] as number);
+        }
+      }
+    }
+  }
+  return io.done();
+}
+
+/**
+ * Tile by block copies: the input is copied once into the output, then each axis, from the
+ * last, repeats in place the blocks below it.
+ */
+export function tileHost(backend: BackendLike, x: Info, reps: readonly number[]): Info | undefined {
+  if (x.dtype === 'string' || x.dtype === 'complex64') return undefined;
+  const shape = x.shape.map((d, i) => d * (reps[i] ?? 1));
+  const io = hostCall(backend, [x], shape, x.dtype);
+  const src = io.ins[0] as Values;
+  const out = io.out;
+  // Place each innermost row of x at its position in the output, strided by the repetitions.
+  const rank = x.shape.length;
+  const row = x.shape[rank - 1] ?? 1;
+  const rows = src.length / row;
+  const index = new Array<number>(rank - 1).fill(0);
+  for (let r = 0; r < rows; r++) {
+    let offset = 0;
+    for (let a = 0; a < rank - 1; a++) offset = offset * (shape[a] ?? 1) + (index[a] ?? 0);
+    out.set(src.subarray(r * row, (r + 1) * row), offset * (shape[rank - 1] ?? 1));
+    for (let a = rank - 2; a >= 0; a--) {
+      index[a] = (index[a] ?? 0) + 1;
+      if ((index[a] ?? 0) < (x.shape[a] ?? 1)) break;
+      index[a] = 0;
+    }
+  }
+  // Then, from the last axis up, copy the filled first block of each axis to its repetitions.
+  for (let axis = rank - 1; axis >= 0; axis--) {
+    const r = reps[axis] ?? 1;
+    if (r === 1) continue;
+    const block = prod(x.shape.slice(axis, axis + 1)) * prod(shape.slice(axis + 1));
+    const stride = prod(shape.slice(axis));
+    const outer = prod(x.shape.slice(0, axis));
+    for (let o = 0; o < outer; o++) {
+      const at = offsetOf(o, x.shape.slice(0, axis), shape.slice(0, axis)) * stride;
+      for (let k = 1; k < r; k++) out.copyWithin(at + k * block, at, at + block);
+    }
+  }
+  return io.done();
+}
+
+/** The flat offset in `outer` (an index space) of the o-th index of `inner` (row-major). */
+function offsetOf(o: number, inner: readonly number[], outer: readonly number[]): number {
+  let rest = o;
+  let offset = 0;
+  let scale = 1;
+  for (let a = inner.length - 1; a >= 0; a--) {
+    const d = inner[a] ?? 1;
+    offset += (rest % d) * scale;
+    rest = Math.floor(rest / d);
+    scale *= outer[a] ?? 1;
+  }
+  return offset;
+}
+
+/** UnsortedSegmentSum: rows of x with segment id j summed into row j; ids outside are dropped. */
+export function unsortedSegmentSum(
+  backend: BackendLike,
+  x: Info,
+  segmentIds: Info,
+  numSegments: number,
+): Info {
+  const rowShape = x.shape.slice(segmentIds.shape.length);
+  const row = prod(rowShape);
+  const io = hostCall(backend, [segmentIds, x], [numSegments, ...rowShape], x.dtype);
+  const [ids, values] = io.ins as [Int32Array, Float32Array | Int32Array];
+  const out = io.out;
+  ids.forEach((j, i) => {
+    if (j < 0 || j >= numSegments) return;
+    const from = i * row;
+    const to = j * row;
+    for (let k = 0; k < row; k++) out[to + k] = (out[to + k] ?? 0) + (values[from + k] ?? 0);
+  });
+  return io.done();
+}

@@ -1,0 +1,269 @@
+/**
+ * Kernel fixes: overrides of tfjs kernels that are missing, wrong or pathologically slow on the
+ * wasm and cpu backends of tfjs 4.22, registered with `tf.registerKernel` and built only from
+ * kernels that are fast on the same backend.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ContrastiveError } from '../errors.js';
+import { describeValue } from '../checks.js';
+import {
+  conv2dFilterGradient,
+  conv2dInputGradient,
+  depthwiseFilterGradient,
+  depthwiseInputGradient,
+} from './conv.js';
+import { viaCpu } from './fallback.js';
+import { maxPoolGradHost, tileHost, unsortedSegmentSum } from './host.js';
+import { accurateReduce, plainMatMul } from './matmul-reduce.js';
+import {
+  type BackendLike,
+  type Info,
+  type Originals,
+  Scratch,
+  lookupKernel,
+  need,
+} from './scratch.js';
+
+/** The backends that have kernel fixes. */
+export type KernelFixBackend = 'wasm' | 'cpu';
+
+/** What {@link installKernelFixes} did. */
+export interface KernelFixReport {
+  /** The backend the kernels were registered for. */
+  readonly backend: KernelFixBackend;
+  /** The kernel names now served by the library, sorted. */
+  readonly kernels: readonly string[];
+}
+
+// What an override computes, given a scratch (intermediates freed on return). Returning
+// undefined hands the call to the original kernel (configurations an override does not cover).
+type Body = (s: Scratch, inputs: tf.NamedTensorInfoMap, attrs: object) => Info | undefined;
+
+interface Override {
+  readonly kernel: string;
+  readonly body?: Body;
+  /** For kernels whose inputs are read on the host instead. */
+  readonly direct?: tf.KernelFunc;
+}
+
+/**
+ * An override computed from two named inputs; kernel attributes arrive untyped and are read as
+ * tfjs declares them for the kernel.
+ */
+function twoInputs(
+  kernel: string,
+  [first, second]: readonly [string, string],
+  // Each compute function declares the attribute type tfjs gives its kernel.
+  compute: (s: Scratch, a: Info, b: Info, attrs: never) => Info | undefined,
+): Override {
+  return {
+    kernel,
+    body: (s, i, attrs) => compute(s, need(i, first), need(i, second), attrs as never),
+  };
+}
+
+const convFilter = twoInputs('Conv2DBackpropFilter', ['x', 'dy'], conv2dFilterGradient);
+const convInput = twoInputs('Conv2DBackpropInput', ['dy', 'filter'], conv2dInputGradient);
+const depthwiseInput = twoInputs(
+  'DepthwiseConv2dNativeBackpropInput',
+  ['dy', 'filter'],
+  depthwiseInputGradient,
+);
+const depthwiseFilter = twoInputs(
+  'DepthwiseConv2dNativeBackpropFilter',
+  ['x', 'dy'],
+  depthwiseFilterGradient,
+);
+const maxPoolGrad: Override = {
+  kernel: 'MaxPoolGrad',
+  direct: ({ inputs, backend, attrs }) =>
+    maxPoolGradHost(
+      backend as BackendLike,
+      need(inputs, 'dy'),
+      need(inputs, 'input'),
+      attrs as unknown as tf.MaxPoolGradAttrs,
+    ),
+};
+const tile: Override = {
+  kernel: 'Tile',
+  body: (s, i, attrs) => tileHost(s.backend, need(i, 'x'), (attrs as unknown as tf.TileAttrs).reps),
+};
+const matMul = (kernel: 'BatchMatMul' | '_FusedMatMul'): Override => ({
+  kernel,
+  body: (s, inputs, attrs) => {
+    const flags = attrs as unknown as tf.BatchMatMulAttrs;
+    return flags.transposeA || flags.transposeB
+      ? plainMatMul(s, kernel, inputs, flags as tf.BatchMatMulAttrs & Record<string, unknown>)
+      : undefined;
+  },
+});
+const reduce = (kernel: 'Sum' | 'Mean'): Override => ({
+  kernel,
+  body: (s, i, attrs) =>
+    accurateReduce(s, need(i, 'x'), attrs as unknown as tf.SumAttrs, kernel === 'Mean'),
+});
+const segmentSum: Override = {
+  kernel: 'UnsortedSegmentSum',
+  direct: ({ inputs, backend, attrs }) =>
+    unsortedSegmentSum(
+      backend as BackendLike,
+      need(inputs, 'x'),
+      need(inputs, 'segmentIds'),
+      (attrs as unknown as tf.UnsortedSegmentSumAttrs).numSegments,
+    ),
+};
+
+const FIXES: Record<KernelFixBackend, readonly Override[]> = {
+  wasm: [
+    convFilter,
+    convInput,
+    depthwiseInput,
+    depthwiseFilter,
+    maxPoolGrad,
+    tile,
+    matMul('BatchMatMul'),
+    matMul('_FusedMatMul'),
+    reduce('Sum'),
+    reduce('Mean'),
+    segmentSum,
+    { kernel: 'Einsum', direct: viaCpu('Einsum') },
+  ],
+  // The cpu backend's own filter gradient takes about 40x longer than this one.
+  cpu: [convFilter],
+};
+
+interface Installed {
+  /** The replaced configurations (absent for kernels the backend lacked). */
+  readonly originals: Map<string, tf.KernelConfig>;
+}
+
+// Shared by every copy of the library loaded in one realm (an ESM and a CJS build, say): the
+// kernel registry is global, so the record of what replaced it must be too.
+const REGISTRY_KEY = Symbol.for('tfjs-contrastive.kernelFixes');
+function installed(): Map<string, Installed> {
+  const holder = globalThis as unknown as Record<symbol, Map<string, Installed> | undefined>;
+  return (holder[REGISTRY_KEY] ??= new Map<string, Installed>());
+}
+
+function overrideConfig(
+  backendName: string,
+  fix: Override,
+  original: tf.KernelConfig | undefined,
+  originals: Originals,
+): tf.KernelConfig {
+  const body: Body = fix.body ?? (() => undefined);
+  const kernelFunc: tf.KernelFunc =
+    fix.direct ??
+    (({ inputs, backend, attrs }) => {
+      const s = new Scratch(backend as BackendLike, backendName, originals);
+      const given = Object.values(inputs).filter((t): t is Info => t !== undefined);
+      try {
+        const result = body(s, inputs, attrs ?? {});
+        if (result !== undefined) return s.finish(result, given);
+      } catch (e) {
+        s.dispose();
+        throw e;
+      }
+      s.dispose();
+      if (original === undefined) {
+        throw new Error(
+          `tfjs-contrastive: ${fix.kernel} on ${backendName} with these attributes is not covered ` +
+            `by the kernel fixes and the backend has no kernel of its own`,
+        );
+      }
+      return original.kernelFunc({ inputs, backend, attrs });
+    });
+  // The wasm backend binds its native functions in each kernel's setupFunc when it initialises;
+  // a replacement registered before that must carry the original's setup along.
+  return {
+    kernelName: fix.kernel,
+    backendName,
+    kernelFunc,
+    ...(original?.setupFunc === undefined ? {} : { setupFunc: original.setupFunc }),
+    ...(original?.disposeFunc === undefined ? {} : { disposeFunc: original.disposeFunc }),
+  };
+}
+
+function checkFixBackend(caller: string, backend: unknown): KernelFixBackend {
+  if (backend === 'wasm' || backend === 'cpu') return backend;
+  throw new ContrastiveError({
+    caller,
+    argument: 'backend',
+    expected: "'wasm' or 'cpu' (the backends with kernel fixes)",
+    received: describeValue(backend),
+  });
+}
+
+/**
+ * Registers the library's kernel fixes for the wasm or cpu backend of tfjs 4.22. Idempotent.
+ * {@link selectBackend} calls it for you; call it yourself when you activate the backend with
+ * `tf.setBackend`. It may run before or after the backend initialises.
+ *
+ * On wasm (all built from kernels that are fast there: forward convolutions, transpose, pad,
+ * slice, reverse, plain matrix products):
+ * - `Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropInput`, `DepthwiseConv2dNativeBackpropFilter`:
+ *   missing, so no convolutional layer can train on stock wasm;
+ * - `Conv2DBackpropInput`: about 10x slower than the forward convolution;
+ * - `MaxPoolGrad`: wrong values whenever batch or channels exceed 1;
+ * - `BatchMatMul` and `_FusedMatMul` with transpose flags: about 10x slower than without (every
+ *   dense layer's backward pass), and wrong values for the fused one; done as an explicit transpose
+ *   then a plain product;
+ * - `Sum` and `Mean` over 1024 or more elements: a single float32 running sum loses about 1% at
+ *   1e6 elements; done in two levels;
+ * - `UnsortedSegmentSum` (gather's gradient): missing, computed on the host; `Einsum`: missing, run
+ *   by the cpu backend on copies (needs `@tensorflow/tfjs-backend-cpu` imported).
+ *
+ * On cpu: `Conv2DBackpropFilter`, whose own implementation is about 40x slower than this one.
+ *
+ * Results match the cpu backend's stock kernels to float32 rounding (tests/core/kernel-fixes.test.ts).
+ *
+ * @param backend - `'wasm'` or `'cpu'`.
+ * @returns the backend and the kernel names it now takes from the library.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import '@tensorflow/tfjs-backend-wasm';
+ * import { installKernelFixes } from 'tfjs-contrastive';
+ *
+ * await tf.setBackend('wasm');
+ * installKernelFixes('wasm'); // conv layers can now train on wasm
+ * ```
+ */
+export function installKernelFixes(backend: KernelFixBackend): KernelFixReport {
+  const name = checkFixBackend('installKernelFixes', backend);
+  const registry = installed();
+  const fixes = FIXES[name];
+  if (!registry.has(name)) {
+    const originals = new Map<string, tf.KernelConfig>();
+    for (const fix of fixes) {
+      const original = lookupKernel(fix.kernel, name);
+      if (original !== undefined) originals.set(fix.kernel, original);
+    }
+    for (const fix of fixes) {
+      const original = originals.get(fix.kernel);
+      if (original !== undefined) tf.unregisterKernel(fix.kernel, name);
+      tf.registerKernel(overrideConfig(name, fix, original, originals));
+    }
+    registry.set(name, { originals });
+  }
+  return { backend: name, kernels: fixes.map((f) => f.kernel).sort() };
+}
+
+/**
+ * Restores the kernels {@link installKernelFixes} replaced on `backend` (and unregisters the ones
+ * the backend lacked). For comparisons with stock tfjs; nothing in the library needs it.
+ *
+ * @param backend - `'wasm'` or `'cpu'`.
+ */
+export function removeKernelFixes(backend: KernelFixBackend): void {
+  const name = checkFixBackend('removeKernelFixes', backend);
+  const entry = installed().get(name);
+  if (entry === undefined) return;
+  for (const fix of FIXES[name]) {
+    tf.unregisterKernel(fix.kernel, name);
+    const original = entry.originals.get(fix.kernel);
+    if (original !== undefined) tf.registerKernel(original);
+  }
+  installed().delete(name);
+}
