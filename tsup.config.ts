@@ -8,6 +8,9 @@ export const entries = {
   losses: 'src/losses/index.ts',
   state: 'src/state/index.ts',
   eval: 'src/eval/index.ts',
+  layers: 'src/layers/index.ts',
+  io: 'src/io/index.ts',
+  register: 'src/register.ts',
 };
 
 export default defineConfig({

@@ -96,6 +96,41 @@ describe('the packed tarball in an empty project', () => {
     );
   });
 
+  it('saves a model with custom layers to a folder and loads it after the ./register entry (ESM and CJS)', () => {
+    const body = (prefix: string): string => `
+      tf.enableProdMode();
+      await tf.setBackend('cpu');
+      const input = tfl.input({ shape: [4] });
+      const out = layers.dinoHead({ inputDim: 4, outDim: 6, hiddenDim: 5, bottleneckDim: 3 }).apply(input);
+      const model = tfl.model({ inputs: input, outputs: out });
+      await model.save(io.folderIO('${prefix}-model'));
+      const loaded = await tfl.loadLayersModel(io.folderIO('${prefix}-model'));
+      const x = tf.ones([2, 4]);
+      const same = Array.from(model.predict(x).dataSync()).join() === Array.from(loaded.predict(x).dataSync()).join();
+      const head = loaded.layers.at(-1);
+      console.log(JSON.stringify({ same, last: head.layers.at(-1).getClassName() }));`;
+    const check = (file: string, source: string): void => {
+      writeFileSync(join(app, file), source);
+      const out = execFileSync('node', [file], { cwd: app, encoding: 'utf8', timeout: 120_000 });
+      expect(JSON.parse(out.trim().split('\n').at(-1) ?? '')).toEqual({
+        same: true,
+        last: 'TfjsContrastive>WeightNormDense',
+      });
+    };
+    check(
+      'layers.mjs',
+      `import * as tf from '@tensorflow/tfjs-core';\nimport * as tfl from '@tensorflow/tfjs-layers';\n` +
+        `import '@tensorflow/tfjs-backend-cpu';\nimport 'tfjs-contrastive/register';\n` +
+        `import * as layers from 'tfjs-contrastive/layers';\nimport * as io from 'tfjs-contrastive/io';\n${body('esm')}`,
+    );
+    check(
+      'layers.cjs',
+      `const tf = require('@tensorflow/tfjs-core');\nconst tfl = require('@tensorflow/tfjs-layers');\n` +
+        `require('@tensorflow/tfjs-backend-cpu');\nrequire('tfjs-contrastive/register');\n` +
+        `const layers = require('tfjs-contrastive/layers');\nconst io = require('tfjs-contrastive/io');\n(async () => {${body('cjs')}})();`,
+    );
+  });
+
   it('exposes the same API from the ./core subpath', () => {
     const r = run(
       'sub.mjs',

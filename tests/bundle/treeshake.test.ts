@@ -33,6 +33,8 @@ async function bundledInputs(
     alias: {
       'tfjs-contrastive/losses': join(root, 'dist/losses.js'),
       'tfjs-contrastive/state': join(root, 'dist/state.js'),
+      'tfjs-contrastive/layers': join(root, 'dist/layers.js'),
+      'tfjs-contrastive/io': join(root, 'dist/io.js'),
       'tfjs-contrastive': join(root, 'dist/index.js'),
     },
     nodePaths: [join(root, 'node_modules')],
@@ -89,6 +91,19 @@ describe('tree shaking of the built package', () => {
       expect(inputs.filter(isLayers)).toEqual([]);
       expect(inputs.filter(isBackend)).toEqual([]);
     }
+  });
+
+  it('the folder IO handler pulls in no layers code; a custom layer does', async () => {
+    const io = await bundledInputs(
+      "import { folderIO } from 'tfjs-contrastive/io';\nconsole.log(folderIO);\n",
+    );
+    expect(io.inputs.filter(isLayers)).toEqual([]);
+    expect(io.inputs.filter(isBackend)).toEqual([]);
+    const layer = await bundledInputs(
+      "import { L2Normalize } from 'tfjs-contrastive/layers';\nconsole.log(L2Normalize);\n",
+    );
+    expect(layer.inputs.some(isLayers)).toBe(true);
+    expect(layer.inputs.filter(isBackend)).toEqual([]);
   });
 
   it('the check can fail: selectBackend does bring in the backends it can load', async () => {

@@ -1,0 +1,1 @@
+export { folderIO, MODEL_FILE, WEIGHTS_FILE } from './folder.js';

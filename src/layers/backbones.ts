@@ -1,0 +1,243 @@
+/**
+ * Small, honest encoders that train in minutes on two CPU cores, for the presets and examples:
+ * each returns the feature extractor (images [batch, H, W, C] in, features [batch, D] out) that
+ * heads go on.
+ */
+import * as tfl from '@tensorflow/tfjs-layers';
+import { checkBoolean, checkNumber } from '../core/checks.js';
+import { ContrastiveError } from '../core/errors.js';
+import { describeValue } from '../core/checks.js';
+import { ClassTokenPosition, MultiHeadSelfAttention, SelectToken } from './vit-layers.js';
+
+type Node = tfl.SymbolicTensor;
+
+function apply(layer: tfl.layers.Layer, x: Node | Node[]): Node {
+  return layer.apply(x) as Node;
+}
+
+function checkImageShape(caller: string, shape: unknown): [number, number, number] {
+  const ok =
+    Array.isArray(shape) &&
+    shape.length === 3 &&
+    shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 1);
+  if (!ok) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'args.inputShape',
+      expected: 'the image shape [height, width, channels], e.g. [28, 28, 1] or [32, 32, 3]',
+      received: describeValue(shape),
+    });
+  }
+  return shape as [number, number, number];
+}
+
+function checkWidths(caller: string, argument: string, widths: unknown): readonly number[] {
+  if (!Array.isArray(widths) || widths.length === 0) {
+    throw new ContrastiveError({
+      caller,
+      argument,
+      expected: 'a non-empty array of positive integers',
+      received: describeValue(widths),
+    });
+  }
+  widths.forEach((w, i) => {
+    checkNumber(caller, `${argument}[${i}]`, w, { integer: true, min: 1 });
+  });
+  return widths as number[];
+}
+
+/** conv (no bias) -> batch norm -> optional ReLU. */
+function convBn(
+  x: Node,
+  filters: number,
+  kernelSize: number,
+  strides: number,
+  relu: boolean,
+): Node {
+  let y = apply(
+    tfl.layers.conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false }),
+    x,
+  );
+  y = apply(tfl.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }), y);
+  return relu ? apply(tfl.layers.reLU(), y) : y;
+}
+
+/** Options of {@link smallConvNet}. */
+export interface SmallConvNetArgs {
+  /** Image shape [height, width, channels], e.g. [28, 28, 1] (Fashion-MNIST) or [32, 32, 3]. */
+  readonly inputShape: readonly [number, number, number];
+  /** Filters of each conv -> BN -> ReLU -> max-pool stage. Default [32, 64, 128]. */
+  readonly widths?: readonly number[];
+  /** The model's name. Default 'small_conv_net'. */
+  readonly name?: string;
+}
+
+/**
+ * A small convolutional network: per stage a 3x3 convolution (no bias), batch norm, ReLU and 2x2
+ * max pooling, then global average pooling. Output: [batch, widths.at(-1)].
+ *
+ * @example
+ * ```ts
+ * import { smallConvNet } from 'tfjs-contrastive/layers';
+ * const encoder = smallConvNet({ inputShape: [28, 28, 1] }); // features [batch, 128]
+ * ```
+ */
+export function smallConvNet(args: SmallConvNetArgs): tfl.LayersModel {
+  const caller = 'smallConvNet';
+  const shape = checkImageShape(caller, args.inputShape);
+  const widths = checkWidths(caller, 'args.widths', args.widths ?? [32, 64, 128]);
+  const input = tfl.input({ shape });
+  let x: Node = input;
+  for (const w of widths) {
+    x = convBn(x, w, 3, 1, true);
+    x = apply(tfl.layers.maxPooling2d({ poolSize: 2, padding: 'same' }), x);
+  }
+  x = apply(tfl.layers.globalAveragePooling2d({}), x);
+  return tfl.model({ inputs: input, outputs: x, name: args.name ?? 'small_conv_net' });
+}
+
+/** Options of {@link smallResNet}. */
+export interface SmallResNetArgs {
+  /** Image shape [height, width, channels]. */
+  readonly inputShape: readonly [number, number, number];
+  /** Filters of each stage (each stage after the first halves the resolution). Default [16, 32, 64]. */
+  readonly widths?: readonly number[];
+  /** Basic blocks per stage. Default 1. */
+  readonly blocksPerStage?: number;
+  /**
+   * The CIFAR stem (one 3x3 convolution, stride 1, no max pooling; for 28x28 and 32x32 images)
+   * instead of ImageNet's 7x7 stride-2 convolution and 3x3 stride-2 max pooling. Default `true`.
+   */
+  readonly cifarStem?: boolean;
+  /** The model's name. Default 'small_resnet'. */
+  readonly name?: string;
+}
+
+/**
+ * A small ResNet of basic blocks (two 3x3 conv -> BN, identity shortcut, or 1x1 conv -> BN where
+ * the shape changes; ReLU after the sum), then global average pooling. Output:
+ * [batch, widths.at(-1)].
+ */
+export function smallResNet(args: SmallResNetArgs): tfl.LayersModel {
+  const caller = 'smallResNet';
+  const shape = checkImageShape(caller, args.inputShape);
+  const widths = checkWidths(caller, 'args.widths', args.widths ?? [16, 32, 64]);
+  const blocks = args.blocksPerStage ?? 1;
+  checkNumber(caller, 'args.blocksPerStage', blocks, { integer: true, min: 1 });
+  const cifar = args.cifarStem ?? true;
+  checkBoolean(caller, 'args.cifarStem', cifar);
+  const input = tfl.input({ shape });
+  let x: Node;
+  if (cifar) {
+    x = convBn(input, widths[0] ?? 16, 3, 1, true);
+  } else {
+    x = convBn(input, widths[0] ?? 16, 7, 2, true);
+    x = apply(tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }), x);
+  }
+  let channels = widths[0] ?? 16;
+  widths.forEach((w, stage) => {
+    for (let b = 0; b < blocks; b++) {
+      const strides = stage > 0 && b === 0 ? 2 : 1;
+      let y = convBn(x, w, 3, strides, true);
+      y = convBn(y, w, 3, 1, false);
+      const shortcut = strides !== 1 || channels !== w ? convBn(x, w, 1, strides, false) : x;
+      x = apply(tfl.layers.reLU(), apply(tfl.layers.add(), [y, shortcut]));
+      channels = w;
+    }
+  });
+  x = apply(tfl.layers.globalAveragePooling2d({}), x);
+  return tfl.model({ inputs: input, outputs: x, name: args.name ?? 'small_resnet' });
+}
+
+/** Options of {@link tinyVit}. */
+export interface TinyVitArgs {
+  /** Image shape [height, width, channels]; height and width multiples of the patch size. */
+  readonly inputShape: readonly [number, number, number];
+  /** Patch side. Default 4. */
+  readonly patchSize?: number;
+  /** Token width. Default 64. */
+  readonly dim?: number;
+  /** Transformer blocks. Default 4. */
+  readonly depth?: number;
+  /** Attention heads. Default 4. */
+  readonly heads?: number;
+  /** MLP width as a multiple of `dim`. Default 2. */
+  readonly mlpRatio?: number;
+  /**
+   * Keep the patch projection at its random initialisation (MoCo v3's stabilising trick: the
+   * layer is not trainable). Default `true`.
+   */
+  readonly frozenPatchProjection?: boolean;
+  /** The model's name. Default 'tiny_vit'. */
+  readonly name?: string;
+}
+
+/**
+ * A tiny vision transformer: patch embedding (a convolution with kernel and stride = patch size,
+ * frozen by default), class token and learned position embeddings, `depth` pre-norm blocks
+ * (layer norm -> multi-head self-attention -> residual; layer norm -> MLP with GELU -> residual),
+ * a final layer norm, and the class token's output. Output: [batch, dim].
+ */
+export function tinyVit(args: TinyVitArgs): tfl.LayersModel {
+  const caller = 'tinyVit';
+  const [h, w, c] = checkImageShape(caller, args.inputShape);
+  const patch = args.patchSize ?? 4;
+  checkNumber(caller, 'args.patchSize', patch, { integer: true, min: 1 });
+  if (h % patch !== 0 || w % patch !== 0) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'args.patchSize',
+      expected: `a divisor of the image height and width (${h} x ${w})`,
+      received: String(patch),
+    });
+  }
+  const dim = args.dim ?? 64;
+  checkNumber(caller, 'args.dim', dim, { integer: true, min: 1 });
+  const depth = args.depth ?? 4;
+  checkNumber(caller, 'args.depth', depth, { integer: true, min: 1 });
+  const heads = args.heads ?? 4;
+  checkNumber(caller, 'args.heads', heads, { integer: true, min: 1 });
+  if (dim % heads !== 0) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'args.heads',
+      expected: `a divisor of dim (${dim})`,
+      received: String(heads),
+    });
+  }
+  const mlp = Math.round((args.mlpRatio ?? 2) * dim);
+  checkNumber(caller, 'args.mlpRatio * dim', mlp, { integer: true, min: 1 });
+  const frozen = args.frozenPatchProjection ?? true;
+  checkBoolean(caller, 'args.frozenPatchProjection', frozen);
+
+  const input = tfl.input({ shape: [h, w, c] });
+  const projection = tfl.layers.conv2d({
+    filters: dim,
+    kernelSize: patch,
+    strides: patch,
+    padding: 'valid',
+    name: 'patch_projection',
+    trainable: !frozen,
+  });
+  let x = apply(projection, input);
+  x = apply(tfl.layers.reshape({ targetShape: [(h / patch) * (w / patch), dim] }), x);
+  x = apply(new ClassTokenPosition({}), x);
+  for (let i = 0; i < depth; i++) {
+    const attended = apply(
+      new MultiHeadSelfAttention({ heads }),
+      apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x),
+    );
+    x = apply(tfl.layers.add(), [x, attended]);
+    let y = apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x);
+    y = apply(tfl.layers.dense({ units: mlp, activation: 'gelu' }), y);
+    y = apply(tfl.layers.dense({ units: dim }), y);
+    x = apply(tfl.layers.add(), [x, y]);
+  }
+  x = apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x);
+  x = apply(new SelectToken({ index: 0 }), x);
+  // tfjs-layers 4.22 creates a conv kernel with its own trainable flag set even when the layer
+  // is built frozen, so optimizer.minimize (which reads the flags) would train it: the setter
+  // clears them.
+  if (frozen) projection.trainable = false;
+  return tfl.model({ inputs: input, outputs: x, name: args.name ?? 'tiny_vit' });
+}

@@ -1,0 +1,318 @@
+/**
+ * Projection and prediction heads: a generic builder of dense blocks and the per-method presets
+ * with the defaults of the papers' released code, every dimension overridable.
+ */
+import * as tfl from '@tensorflow/tfjs-layers';
+import { checkBoolean, checkNumber, checkOneOf } from '../core/checks.js';
+import { ContrastiveError } from '../core/errors.js';
+import { describeValue } from '../core/checks.js';
+import { L2Normalize } from './l2-normalize-layer.js';
+import { WeightNormDense } from './weight-norm-dense.js';
+
+/** Batch norm after a block's dense layer; `center` and `scale` are its offset and gain. */
+export interface HeadBatchNorm {
+  /** Learn an offset (beta). Default `true`. */
+  readonly center?: boolean;
+  /** Learn a gain (gamma). Default `true`. */
+  readonly scale?: boolean;
+}
+
+/** One block of a head: dense, then optional batch norm, then optional activation. */
+export interface HeadBlock {
+  /** Output units of the dense layer. */
+  readonly units: number;
+  /** Batch norm after the dense layer (`true` = with offset and gain). A dense layer followed by batch norm has no bias. Default `false`. */
+  readonly batchNorm?: boolean | HeadBatchNorm;
+  /** Activation after it. Default `'linear'` (none). */
+  readonly activation?: 'relu' | 'gelu' | 'linear';
+  /** Bias of the dense layer when there is no batch norm. Default `true`. */
+  readonly useBias?: boolean;
+}
+
+/** Options of {@link mlpHead}. */
+export interface MlpHeadArgs {
+  /** Width of the features the head receives. */
+  readonly inputDim: number;
+  /** The blocks, in order. */
+  readonly blocks: readonly HeadBlock[];
+  /** The model's name. */
+  readonly name?: string;
+  /** Initialiser of the dense kernels (a tfjs-layers initialiser). Default glorot uniform. */
+  readonly kernelInitializer?: ReturnType<typeof tfl.initializers.glorotUniform>;
+}
+
+/**
+ * A head of dense blocks (dense -> optional batch norm -> optional activation) as a tfjs-layers
+ * `Sequential` model taking `[batch, inputDim]`. Batch norm uses PyTorch's defaults (momentum
+ * 0.1, i.e. tfjs `momentum: 0.9`, epsilon 1e-5).
+ *
+ * @example
+ * ```ts
+ * import { mlpHead } from 'tfjs-contrastive/layers';
+ * const head = mlpHead({
+ *   inputDim: 512,
+ *   blocks: [
+ *     { units: 2048, batchNorm: true, activation: 'relu' },
+ *     { units: 128 },
+ *   ],
+ * });
+ * ```
+ */
+export function mlpHead(args: MlpHeadArgs): tfl.Sequential {
+  const caller = 'mlpHead';
+  checkNumber(caller, 'args.inputDim', args.inputDim, { integer: true, min: 1 });
+  const blocks: unknown = args.blocks;
+  if (!Array.isArray(blocks) || blocks.length === 0) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'args.blocks',
+      expected: 'a non-empty array of blocks { units, batchNorm?, activation?, useBias? }',
+      received: describeValue(blocks),
+    });
+  }
+  const model = tfl.sequential(args.name === undefined ? {} : { name: args.name });
+  args.blocks.forEach((block, i) => {
+    const at = `args.blocks[${i}]`;
+    checkNumber(caller, `${at}.units`, block.units, { integer: true, min: 1 });
+    const bn = block.batchNorm ?? false;
+    if (typeof bn === 'boolean') checkBoolean(caller, `${at}.batchNorm`, bn);
+    const activation = block.activation ?? 'linear';
+    checkOneOf(caller, `${at}.activation`, activation, ['relu', 'gelu', 'linear']);
+    const useBias = bn === false && (block.useBias ?? true);
+    model.add(
+      tfl.layers.dense({
+        units: block.units,
+        useBias,
+        ...(i === 0 ? { inputShape: [args.inputDim] } : {}),
+        ...(args.kernelInitializer === undefined
+          ? {}
+          : { kernelInitializer: args.kernelInitializer }),
+      }),
+    );
+    if (bn !== false) {
+      const options = bn === true ? {} : bn;
+      model.add(
+        tfl.layers.batchNormalization({
+          momentum: 0.9,
+          epsilon: 1e-5,
+          center: options.center ?? true,
+          scale: options.scale ?? true,
+        }),
+      );
+    }
+    if (activation !== 'linear') model.add(tfl.layers.activation({ activation }));
+  });
+  return model;
+}
+
+/** Dimensions of a preset head; each has the paper's default. */
+export interface HeadDims {
+  /** Width of the features the head receives (the backbone's output or the projector's). */
+  readonly inputDim: number;
+  /** Hidden width. */
+  readonly hiddenDim?: number;
+  /** Output width. */
+  readonly outputDim?: number;
+}
+
+const NO_AFFINE: HeadBatchNorm = { center: false, scale: false };
+
+/**
+ * SimCLR v1 projection head: dense(hidden) -> BN -> ReLU -> dense(out) -> BN without offset
+ * (google-research/simclr: `use_bn=True`, the last layer without bias, so no BN centre).
+ * Defaults: hidden = inputDim, out = 128.
+ */
+export function simclrV1Projector(dims: HeadDims): tfl.Sequential {
+  const hidden = dims.hiddenDim ?? dims.inputDim;
+  return mlpHead({
+    inputDim: dims.inputDim,
+    name: 'simclr_v1_projector',
+    blocks: [
+      { units: hidden, batchNorm: true, activation: 'relu' },
+      { units: dims.outputDim ?? 128, batchNorm: { center: false } },
+    ],
+  });
+}
+
+/**
+ * SimCLR v2 projection head: 3 layers, BN on every layer, ReLU (and BN offset) on all but the
+ * last. Defaults: hidden = inputDim, out = 128.
+ */
+export function simclrV2Projector(dims: HeadDims): tfl.Sequential {
+  const hidden = dims.hiddenDim ?? dims.inputDim;
+  return mlpHead({
+    inputDim: dims.inputDim,
+    name: 'simclr_v2_projector',
+    blocks: [
+      { units: hidden, batchNorm: true, activation: 'relu' },
+      { units: hidden, batchNorm: true, activation: 'relu' },
+      { units: dims.outputDim ?? 128, batchNorm: { center: false } },
+    ],
+  });
+}
+
+/** MoCo v2 head: dense(hidden) -> ReLU -> dense(out), biases, no BN. Defaults: hidden = inputDim, out = 128. */
+export function mocoV2Projector(dims: HeadDims): tfl.Sequential {
+  return mlpHead({
+    inputDim: dims.inputDim,
+    name: 'moco_v2_projector',
+    blocks: [
+      { units: dims.hiddenDim ?? dims.inputDim, activation: 'relu' },
+      { units: dims.outputDim ?? 128 },
+    ],
+  });
+}
+
+/** MoCo v3's MLP: `layers` dense layers without bias, BN + ReLU between, BN without affine last. */
+function mocoV3Mlp(name: string, layers: number, dims: HeadDims): tfl.Sequential {
+  const hidden = dims.hiddenDim ?? 4096;
+  const blocks: HeadBlock[] = [];
+  for (let i = 0; i < layers - 1; i++)
+    blocks.push({ units: hidden, batchNorm: true, activation: 'relu' });
+  blocks.push({ units: dims.outputDim ?? 256, batchNorm: NO_AFFINE });
+  return mlpHead({ inputDim: dims.inputDim, name, blocks });
+}
+
+/**
+ * MoCo v3 projector (facebookresearch/moco-v3 `_build_mlp`): 2 layers after a ResNet, 3 after a
+ * ViT (`layers`). Defaults: hidden 4096, out 256.
+ */
+export function mocoV3Projector(dims: HeadDims & { readonly layers?: 2 | 3 }): tfl.Sequential {
+  const layers = dims.layers ?? 2;
+  checkNumber('mocoV3Projector', 'dims.layers', layers, { integer: true, min: 2, max: 3 });
+  return mocoV3Mlp('moco_v3_projector', layers, dims);
+}
+
+/** MoCo v3 predictor: 2 layers, hidden 4096, out 256 (inputDim is the projector's 256). */
+export function mocoV3Predictor(dims: HeadDims): tfl.Sequential {
+  return mocoV3Mlp('moco_v3_predictor', 2, dims);
+}
+
+/** BYOL's MLP: dense(hidden) -> BN -> ReLU -> dense(out). Defaults: hidden 4096, out 256. */
+function byolMlp(name: string, dims: HeadDims): tfl.Sequential {
+  return mlpHead({
+    inputDim: dims.inputDim,
+    name,
+    blocks: [
+      { units: dims.hiddenDim ?? 4096, batchNorm: true, activation: 'relu' },
+      { units: dims.outputDim ?? 256 },
+    ],
+  });
+}
+
+/** BYOL projector: dense(4096) -> BN -> ReLU -> dense(256). */
+export function byolProjector(dims: HeadDims): tfl.Sequential {
+  return byolMlp('byol_projector', dims);
+}
+
+/** BYOL predictor: the same shape, 256 -> 4096 -> 256. */
+export function byolPredictor(dims: HeadDims): tfl.Sequential {
+  return byolMlp('byol_predictor', dims);
+}
+
+/**
+ * SimSiam projector (facebookresearch/simsiam): 3 dense layers without bias, BN + ReLU after the
+ * first two, BN without affine after the last. Defaults: hidden 2048, out 2048.
+ */
+export function simsiamProjector(dims: HeadDims): tfl.Sequential {
+  const hidden = dims.hiddenDim ?? 2048;
+  return mlpHead({
+    inputDim: dims.inputDim,
+    name: 'simsiam_projector',
+    blocks: [
+      { units: hidden, batchNorm: true, activation: 'relu' },
+      { units: hidden, batchNorm: true, activation: 'relu' },
+      { units: dims.outputDim ?? 2048, batchNorm: NO_AFFINE },
+    ],
+  });
+}
+
+/** SimSiam predictor: dense(512, no bias) -> BN -> ReLU -> dense(2048, bias). Input 2048. */
+export function simsiamPredictor(dims: HeadDims): tfl.Sequential {
+  return mlpHead({
+    inputDim: dims.inputDim,
+    name: 'simsiam_predictor',
+    blocks: [
+      { units: dims.hiddenDim ?? 512, batchNorm: true, activation: 'relu' },
+      { units: dims.outputDim ?? 2048 },
+    ],
+  });
+}
+
+/**
+ * SwAV projection head: dense(hidden) -> BN -> ReLU -> dense(out) -> L2 normalisation (the
+ * prototypes, a {@link Prototypes} layer, come after it). Defaults: hidden 2048, out 128.
+ */
+export function swavProjectionHead(dims: HeadDims): tfl.Sequential {
+  const head = mlpHead({
+    inputDim: dims.inputDim,
+    name: 'swav_projection_head',
+    blocks: [
+      { units: dims.hiddenDim ?? 2048, batchNorm: true, activation: 'relu' },
+      { units: dims.outputDim ?? 128 },
+    ],
+  });
+  head.add(new L2Normalize());
+  return head;
+}
+
+/** Options of {@link dinoHead}. */
+export interface DinoHeadArgs {
+  /** Width of the backbone's features. */
+  readonly inputDim: number;
+  /** Prototypes K of the last layer. Default 65536. */
+  readonly outDim?: number;
+  /** Hidden width. Default 2048. */
+  readonly hiddenDim?: number;
+  /** Bottleneck width before the L2 normalisation. Default 256. */
+  readonly bottleneckDim?: number;
+  /** Dense layers before the bottleneck output, counting it (DINO's `nlayers`). Default 3. */
+  readonly layers?: number;
+  /** Batch norm after the hidden layers. Default `false`. */
+  readonly useBatchNorm?: boolean;
+  /** Fix the last layer's gain at 1 (DINO's `norm_last_layer`). Default `true`. */
+  readonly normLastLayer?: boolean;
+  /** Steps the last layer stays frozen (DINO: the first epoch). Default 0. */
+  readonly freezeLastLayerSteps?: number;
+  /** Seed of the last layer's initial directions. */
+  readonly seed?: number;
+}
+
+/**
+ * DINO's head: dense(hidden) -> GELU, (layers - 2) x [dense(hidden) -> GELU], dense(bottleneck)
+ * -> L2 normalisation -> {@link WeightNormDense}(outDim, no bias, gain fixed at 1). Dense kernels
+ * start truncated-normal with std 0.02 and zero biases, as in facebookresearch/dino. The last
+ * layer is `head.layers[head.layers.length - 1]`; call its `setStep(step)` each step to keep it
+ * frozen for `freezeLastLayerSteps`.
+ */
+export function dinoHead(args: DinoHeadArgs): tfl.Sequential {
+  const caller = 'dinoHead';
+  checkNumber(caller, 'args.inputDim', args.inputDim, { integer: true, min: 1 });
+  const layers = args.layers ?? 3;
+  checkNumber(caller, 'args.layers', layers, { integer: true, min: 1 });
+  const hidden = args.hiddenDim ?? 2048;
+  const bottleneck = args.bottleneckDim ?? 256;
+  const useBn = args.useBatchNorm ?? false;
+  checkBoolean(caller, 'args.useBatchNorm', useBn);
+  const blocks: HeadBlock[] = [];
+  for (let i = 0; i < layers - 1; i++) {
+    blocks.push({ units: hidden, batchNorm: useBn, activation: 'gelu' });
+  }
+  blocks.push({ units: bottleneck });
+  const head = mlpHead({
+    inputDim: args.inputDim,
+    name: 'dino_head',
+    blocks,
+    kernelInitializer: tfl.initializers.truncatedNormal({ stddev: 0.02 }),
+  });
+  head.add(new L2Normalize());
+  head.add(
+    new WeightNormDense({
+      units: args.outDim ?? 65536,
+      trainableGain: !(args.normLastLayer ?? true),
+      freezeSteps: args.freezeLastLayerSteps ?? 0,
+      ...(args.seed === undefined ? {} : { seed: args.seed }),
+    }),
+  );
+  return head;
+}

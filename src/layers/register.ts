@@ -1,0 +1,37 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { L2Normalize } from './l2-normalize-layer.js';
+import { Prototypes } from './prototypes.js';
+import { ClassTokenPosition, MultiHeadSelfAttention, SelectToken } from './vit-layers.js';
+import { WeightNormDense } from './weight-norm-dense.js';
+
+/** The library's custom layer classes, by registered class name. */
+export const LAYER_CLASSES = [
+  L2Normalize,
+  WeightNormDense,
+  Prototypes,
+  ClassTokenPosition,
+  MultiHeadSelfAttention,
+  SelectToken,
+] as const;
+
+/**
+ * Registers the library's custom layers with tfjs's serialisation registry, so that models that
+ * contain them load with `tf.loadLayersModel` (and `model.save` records their class names, each
+ * `TfjsContrastive>Name`). Idempotent. Nothing registers at import time except the
+ * `tfjs-contrastive/register` entry, which calls this.
+ *
+ * @returns the registered class names.
+ *
+ * @example
+ * ```ts
+ * import { registerLayers } from 'tfjs-contrastive/layers';
+ * registerLayers();
+ * const model = await tfl.loadLayersModel(folderIO('./checkpoints/encoder'));
+ * ```
+ */
+export function registerLayers(): string[] {
+  return LAYER_CLASSES.map((cls) => {
+    tf.serialization.registerClass(cls);
+    return cls.className;
+  });
+}
