@@ -65,6 +65,43 @@ describe('selectBackend in headless Chromium, cross-origin isolated', () => {
     });
   });
 
+  it('a tiny ViT with a DINO head saves to IndexedDB and loads with identical outputs (wasm)', async () => {
+    await select(p, 'wasm');
+    const result = await p.page.evaluate(async () => {
+      const { tf, tfl, layers } = window;
+      const before = tf.memory().numTensors;
+      const backbone = layers.tinyVit({
+        inputShape: [8, 8, 3],
+        patchSize: 4,
+        dim: 8,
+        depth: 1,
+        heads: 2,
+      });
+      const head = layers.dinoHead({ inputDim: 8, outDim: 10, hiddenDim: 6, bottleneckDim: 4 });
+      const input = tfl.input({ shape: [8, 8, 3] });
+      const model = tfl.model({
+        inputs: input,
+        outputs: head.apply(backbone.apply(input)) as never,
+      });
+      await model.save('indexeddb://tfjs-contrastive-test');
+      const loaded = await tfl.loadLayersModel('indexeddb://tfjs-contrastive-test');
+      const x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 1);
+      const ya = model.predict(x) as typeof x;
+      const yb = loaded.predict(x) as typeof x;
+      const a = Array.from(ya.dataSync());
+      const b = Array.from(yb.dataSync());
+      tf.dispose([x, ya, yb]);
+      model.dispose();
+      loaded.dispose();
+      return {
+        same: a.join() === b.join(),
+        size: a.length,
+        leaked: tf.memory().numTensors - before,
+      };
+    });
+    expect(result).toEqual({ same: true, size: 20, leaked: 0 });
+  });
+
   it('webgl: full float32, and the software renderer is recognised', async () => {
     const info = await select(p, 'webgl');
     expect(info).toMatchObject({ name: 'webgl', float32: true, softwareRenderer: true });

@@ -4,8 +4,9 @@
  * selectBackend as in an application.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-layers'; // registers the gradients
+import * as tfl from '@tensorflow/tfjs-layers'; // also registers the gradients
 import * as lib from '../../src/index.js';
+import * as layers from '../../src/layers/index.js';
 import { convStepGradientNorms } from '../support/conv-step.js';
 import { runCase } from '../support/infonce-cases.js';
 import { runNegativeFreeCase } from '../support/negative-free-cases.js';
@@ -14,6 +15,8 @@ declare global {
   interface Window {
     tf: typeof tf;
     lib: typeof lib;
+    layers: typeof layers;
+    tfl: typeof tfl;
     runCase: typeof runCase;
     runNegativeFreeCase: typeof runNegativeFreeCase;
     convStepGradientNorms: typeof convStepGradientNorms;
@@ -23,6 +26,9 @@ declare global {
 tf.enableProdMode();
 window.tf = tf;
 window.lib = lib;
+window.layers = layers;
+window.tfl = tfl;
+layers.registerLayers();
 window.runCase = runCase;
 window.runNegativeFreeCase = runNegativeFreeCase;
 window.convStepGradientNorms = convStepGradientNorms;
