@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, expect, it } from 'vitest';
 import { ContrastiveError } from '../../src/core/index.js';
+import { cloneAsMomentumEncoder, emaUpdate } from '../../src/state/index.js';
 import { folderIO } from '../../src/io/index.js';
 import {
   dinoHead,
@@ -129,6 +130,26 @@ describeBackends('backbones', () => {
       model.dispose();
     });
   }
+
+  it('tinyVit clones as a momentum encoder (custom layers rebuilt), and EMA moves it towards the online one', () => {
+    const online = tinyVit({ inputShape: [8, 8, 3], dim: 8, depth: 1, heads: 2 });
+    const target = cloneAsMomentumEncoder(online);
+    const x = randomInput([2, 8, 8, 3], 4);
+    const [a, b] = [online.predict(x) as tf.Tensor, target.predict(x) as tf.Tensor];
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    trainSteps(online, [2, 8, 8, 3], 1);
+    const before = weightsOf(target);
+    emaUpdate(target, online, 0.5);
+    const after = weightsOf(target);
+    const patch = target.getLayer('patch_projection').weights.map((w) => w.name);
+    for (const name of Object.keys(after)) {
+      if (patch.includes(name)) expect(after[name], name).toEqual(before[name]);
+    }
+    expect(Object.keys(after).some((k) => after[k]!.join() !== before[k]!.join())).toBe(true);
+    tf.dispose([x, a, b]);
+    online.dispose();
+    target.dispose();
+  });
 
   it('a DINO head on a backbone saves to a folder and loads with its custom layers', async () => {
     const backbone = smallConvNet({ inputShape: [8, 8, 1], widths: [4] });
