@@ -7,6 +7,7 @@ export const entries = {
   core: 'src/core/index.ts',
   losses: 'src/losses/index.ts',
   state: 'src/state/index.ts',
+  augment: 'src/augment/index.ts',
   eval: 'src/eval/index.ts',
   layers: 'src/layers/index.ts',
   io: 'src/io/index.ts',

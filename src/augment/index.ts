@@ -1,0 +1,38 @@
+export {
+  GREY_WEIGHTS,
+  adjustBrightness,
+  adjustContrast,
+  adjustHue,
+  adjustSaturation,
+  cropResize,
+  flipHorizontal,
+  gaussianBlur,
+  grey,
+  hsvToRgb,
+  normalizeImages,
+  rgbToHsv,
+  rgbToLab,
+  solarize,
+  toGreyscale,
+  type CropBox,
+  type Images,
+} from './ops.js';
+export {
+  augmentView,
+  blurKernelSize,
+  multiCrop,
+  randomCropBox,
+  type BlurSpec,
+  type JitterSpec,
+  type MultiCropOptions,
+  type ViewSpec,
+} from './pipeline.js';
+export {
+  byolRecipe,
+  dinoRecipe,
+  localCropSize,
+  mocoV1Recipe,
+  mocoV2Recipe,
+  simclrRecipe,
+  swavRecipe,
+} from './recipes.js';

@@ -1,0 +1,439 @@
+/**
+ * Deterministic, batched image operations on float32 NHWC images in [0, 1] with 1 or 3
+ * channels. Every per-sample parameter is given explicitly (one value per image), so the random
+ * augmentations (random.ts) are these operations with drawn parameters, and the operations can be
+ * checked exactly. All run on any backend; none needs a gradient.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber, checkTensor, describeValue } from '../core/checks.js';
+import { ContrastiveError } from '../core/errors.js';
+
+/** A batch of images [N, H, W, C], float32 in [0, 1]. */
+export type Images = tf.Tensor4D;
+
+/** A crop box in pixels: top row, left column, height, width. */
+export interface CropBox {
+  /** First row. */
+  readonly top: number;
+  /** First column. */
+  readonly left: number;
+  /** Rows. */
+  readonly height: number;
+  /** Columns. */
+  readonly width: number;
+}
+
+/** torchvision's greyscale weights (ITU-R 601-2 luma). */
+export const GREY_WEIGHTS: readonly [number, number, number] = [0.2989, 0.587, 0.114];
+
+/** @internal Checks a batch of images; returns [N, H, W, C]. */
+export function checkImages(caller: string, images: unknown): [number, number, number, number] {
+  checkTensor(caller, 'images', images, { rank: 4, dtype: 'float32', layout: '[N, H, W, C]' });
+  const shape = images.shape as [number, number, number, number];
+  if (shape[3] !== 1 && shape[3] !== 3) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'images',
+      expected: 'images with 1 or 3 channels, [N, H, W, 1 | 3]',
+      received: `shape [${shape.join(', ')}]`,
+    });
+  }
+  return shape;
+}
+
+function checkPerSample(
+  caller: string,
+  argument: string,
+  values: unknown,
+  n: number,
+): readonly number[] {
+  if (!Array.isArray(values) && !(values instanceof Float32Array)) {
+    throw new ContrastiveError({
+      caller,
+      argument,
+      expected: `${n} numbers, one per image`,
+      received: describeValue(values),
+    });
+  }
+  const list = Array.from(values as ArrayLike<unknown>);
+  if (list.length !== n) {
+    throw new ContrastiveError({
+      caller,
+      argument,
+      expected: `${n} numbers, one per image`,
+      received: `${list.length}`,
+    });
+  }
+  list.forEach((v, i) => {
+    checkNumber(caller, `${argument}[${i}]`, v);
+  });
+  return list as number[];
+}
+
+/** Per-sample values as [N, 1, 1, 1]. */
+function column(values: readonly number[]): tf.Tensor4D {
+  return tf.tensor4d(Float32Array.from(values), [values.length, 1, 1, 1]);
+}
+
+function mask(flags: readonly boolean[]): tf.Tensor4D {
+  return tf.tensor4d(Uint8Array.from(flags.map(Number)), [flags.length, 1, 1, 1], 'bool');
+}
+
+function checkFlags(
+  caller: string,
+  argument: string,
+  flags: unknown,
+  n: number,
+): readonly boolean[] {
+  if (!Array.isArray(flags) || flags.length !== n || !flags.every((f) => typeof f === 'boolean')) {
+    throw new ContrastiveError({
+      caller,
+      argument,
+      expected: `${n} booleans, one per image`,
+      received: describeValue(flags),
+    });
+  }
+  return flags;
+}
+
+/** Greyscale of [N, H, W, 3] as [N, H, W, 1] (of a 1-channel batch: itself). */
+export function grey(images: Images): Images {
+  if (images.shape[3] === 1) return tf.clone(images);
+  return tf.tidy(() => {
+    const [r, g, b] = tf.split(images, 3, 3) as [Images, Images, Images];
+    return tf.addN([
+      tf.mul<Images>(r, GREY_WEIGHTS[0]),
+      tf.mul<Images>(g, GREY_WEIGHTS[1]),
+      tf.mul<Images>(b, GREY_WEIGHTS[2]),
+    ]);
+  });
+}
+
+/**
+ * Crops box i out of image i and resizes it to `size` (bilinear), for the whole batch in one
+ * crop-and-resize. A box of exactly the output size returns its pixels unchanged.
+ */
+export function cropResize(
+  images: Images,
+  boxes: readonly CropBox[],
+  size: readonly [number, number],
+): Images {
+  const caller = 'cropResize';
+  const [n, h, w] = checkImages(caller, images);
+  const given: unknown = boxes;
+  if (!Array.isArray(given) || given.length !== n) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'boxes',
+      expected: `${n} boxes, one per image`,
+      received: describeValue(boxes),
+    });
+  }
+  checkNumber(caller, 'size[0]', size[0], { integer: true, min: 1 });
+  checkNumber(caller, 'size[1]', size[1], { integer: true, min: 1 });
+  const coords = new Float32Array(4 * n);
+  boxes.forEach((b, i) => {
+    const ok =
+      b.top >= 0 &&
+      b.left >= 0 &&
+      b.height >= 1 &&
+      b.width >= 1 &&
+      b.top + b.height <= h &&
+      b.left + b.width <= w;
+    if (!ok) {
+      throw new ContrastiveError({
+        caller,
+        argument: `boxes[${i}]`,
+        expected: `a box inside the ${h} x ${w} image`,
+        received: JSON.stringify(b),
+      });
+    }
+    // cropAndResize samples the box corners at pixel centres: normalised by (side - 1).
+    coords.set(
+      [
+        h > 1 ? b.top / (h - 1) : 0,
+        w > 1 ? b.left / (w - 1) : 0,
+        h > 1 ? (b.top + b.height - 1) / (h - 1) : 0,
+        w > 1 ? (b.left + b.width - 1) / (w - 1) : 0,
+      ],
+      4 * i,
+    );
+  });
+  return tf.tidy(() =>
+    tf.image.cropAndResize(
+      images,
+      tf.tensor2d(coords, [n, 4]),
+      tf.range(0, n, 1, 'int32'),
+      [size[0], size[1]],
+      'bilinear',
+    ),
+  );
+}
+
+/** Mirrors image i left-right where `flip[i]`. */
+export function flipHorizontal(images: Images, flip: readonly boolean[]): Images {
+  const [n] = checkImages('flipHorizontal', images);
+  const flags = checkFlags('flipHorizontal', 'flip', flip, n);
+  return tf.tidy(() => tf.where(mask(flags), tf.reverse(images, 2), images));
+}
+
+/** x b, clipped: brightness factor b per image (1 = unchanged). */
+export function adjustBrightness(images: Images, factors: readonly number[]): Images {
+  const [n] = checkImages('adjustBrightness', images);
+  const f = checkPerSample('adjustBrightness', 'factors', factors, n);
+  return tf.tidy(() => tf.clipByValue(tf.mul<Images>(images, column(f)), 0, 1));
+}
+
+/** Blend with the image's mean grey level: c x + (1 - c) mean, clipped (1 = unchanged). */
+export function adjustContrast(images: Images, factors: readonly number[]): Images {
+  const [n] = checkImages('adjustContrast', images);
+  const f = checkPerSample('adjustContrast', 'factors', factors, n);
+  return tf.tidy(() => {
+    const mean = tf.mean(grey(images), [1, 2, 3], true);
+    const c = column(f);
+    return tf.clipByValue(
+      tf.add<Images>(tf.mul<Images>(images, c), tf.mul<Images>(mean, tf.sub<Images>(1, c))),
+      0,
+      1,
+    );
+  });
+}
+
+/** Blend with the pixel's grey level: s x + (1 - s) grey, clipped (1 = unchanged; 1-channel: identity). */
+export function adjustSaturation(images: Images, factors: readonly number[]): Images {
+  const [n, , , c] = checkImages('adjustSaturation', images);
+  const f = checkPerSample('adjustSaturation', 'factors', factors, n);
+  if (c === 1) return tf.clone(images);
+  return tf.tidy(() => {
+    const s = column(f);
+    return tf.clipByValue(
+      tf.add<Images>(tf.mul<Images>(images, s), tf.mul<Images>(grey(images), tf.sub<Images>(1, s))),
+      0,
+      1,
+    );
+  });
+}
+
+/** RGB [N, H, W, 3] in [0, 1] to HSV, each in [0, 1]. */
+export function rgbToHsv(images: Images): Images {
+  return tf.tidy(() => {
+    const [r, g, b] = tf.split(images, 3, 3) as [Images, Images, Images];
+    const maxc = tf.maximum<Images>(tf.maximum<Images>(r, g), b);
+    const minc = tf.minimum<Images>(tf.minimum<Images>(r, g), b);
+    const delta = tf.sub<Images>(maxc, minc);
+    const safeMax = tf.where(tf.equal(maxc, 0), tf.onesLike(maxc), maxc);
+    const s = tf.div<Images>(delta, safeMax);
+    const grayish = tf.equal(delta, 0);
+    const safeDelta = tf.where(grayish, tf.onesLike(delta), delta);
+    const rc = tf.div<Images>(tf.sub<Images>(maxc, r), safeDelta);
+    const gc = tf.div<Images>(tf.sub<Images>(maxc, g), safeDelta);
+    const bc = tf.div<Images>(tf.sub<Images>(maxc, b), safeDelta);
+    const hr = tf.sub<Images>(bc, gc);
+    const hg = tf.add<Images>(2, tf.sub<Images>(rc, bc));
+    const hb = tf.add<Images>(4, tf.sub<Images>(gc, rc));
+    let h = tf.where(tf.equal(maxc, r), hr, tf.where(tf.equal(maxc, g), hg, hb));
+    h = tf.where(grayish, tf.zerosLike(h), h);
+    h = tf.mod<Images>(tf.add<Images>(tf.div<Images>(h, 6), 1), 1);
+    return tf.concat([h, s, maxc], 3);
+  });
+}
+
+/** HSV [N, H, W, 3] (each in [0, 1]) back to RGB. */
+export function hsvToRgb(hsv: Images): Images {
+  return tf.tidy(() => {
+    const [h, s, v] = tf.split(hsv, 3, 3) as [Images, Images, Images];
+    const h6 = tf.mul<Images>(tf.mod<Images>(h, 1), 6);
+    const sector = tf.floor(h6);
+    const f = tf.sub<Images>(h6, sector);
+    const p = tf.mul<Images>(v, tf.sub<Images>(1, s));
+    const q = tf.mul<Images>(v, tf.sub<Images>(1, tf.mul<Images>(s, f)));
+    const t = tf.mul<Images>(v, tf.sub<Images>(1, tf.mul<Images>(s, tf.sub<Images>(1, f))));
+    const pick = (choices: readonly Images[]): Images =>
+      choices.reduceRight<Images>(
+        (rest, choice, i) =>
+          i === choices.length - 1 ? choice : tf.where(tf.equal(sector, i), choice, rest),
+        choices[choices.length - 1] as Images,
+      );
+    const r = pick([v, q, p, p, t, v]);
+    const g = pick([t, v, v, q, p, p]);
+    const b = pick([p, p, t, v, v, q]);
+    return tf.concat([r, g, b], 3);
+  });
+}
+
+/** Rotates the hue by `shifts[i]` of a full turn (0 = unchanged, 0.5 = 180 degrees; 1-channel: identity). */
+export function adjustHue(images: Images, shifts: readonly number[]): Images {
+  const [n, , , c] = checkImages('adjustHue', images);
+  const f = checkPerSample('adjustHue', 'shifts', shifts, n);
+  if (c === 1) return tf.clone(images);
+  return tf.tidy(() => {
+    const [h, s, v] = tf.split(rgbToHsv(images), 3, 3) as [Images, Images, Images];
+    const shifted = tf.mod<Images>(tf.add<Images>(tf.add<Images>(h, column(f)), 1), 1);
+    return tf.clipByValue(hsvToRgb(tf.concat([shifted, s, v], 3)), 0, 1);
+  });
+}
+
+/** Replaces image i by its greyscale (in every channel) where `apply[i]`. */
+export function toGreyscale(images: Images, apply: readonly boolean[]): Images {
+  const [n, , , c] = checkImages('toGreyscale', images);
+  const flags = checkFlags('toGreyscale', 'apply', apply, n);
+  return tf.tidy(() => tf.where(mask(flags), tf.tile(grey(images), [1, 1, 1, c]), images));
+}
+
+/** 1 - x where x >= threshold, for image i where `apply[i]`. */
+export function solarize(images: Images, apply: readonly boolean[], threshold = 0.5): Images {
+  const [n] = checkImages('solarize', images);
+  const flags = checkFlags('solarize', 'apply', apply, n);
+  checkNumber('solarize', 'threshold', threshold);
+  return tf.tidy(() => {
+    const inverted = tf.where(
+      tf.greaterEqual(images, threshold),
+      tf.sub<Images>(1, images),
+      images,
+    );
+    return tf.where(mask(flags), inverted, images);
+  });
+}
+
+/**
+ * Separable Gaussian blur with one sigma per image (sigma 0 = unchanged) and an odd kernel of
+ * `kernelSize` taps, reflect padding (as torchvision). One depthwise convolution per direction for
+ * the whole batch: the images become the channels of a single image, each with its own kernel.
+ */
+export function gaussianBlur(
+  images: Images,
+  sigmas: readonly number[],
+  kernelSize: number,
+): Images {
+  const caller = 'gaussianBlur';
+  const [n, h, w, c] = checkImages(caller, images);
+  const s = checkPerSample(caller, 'sigmas', sigmas, n);
+  checkNumber(caller, 'kernelSize', kernelSize, { integer: true, min: 1 });
+  if (kernelSize % 2 === 0) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'kernelSize',
+      expected: 'an odd number of taps',
+      received: String(kernelSize),
+    });
+  }
+  const half = (kernelSize - 1) / 2;
+  if (half >= h || half >= w) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'kernelSize',
+      expected: `at most ${2 * Math.min(h, w) - 1} taps for ${h} x ${w} images (reflect padding)`,
+      received: String(kernelSize),
+    });
+  }
+  const taps = new Float32Array(kernelSize * n * c);
+  s.forEach((sigma, i) => {
+    const kernel = Array.from({ length: kernelSize }, (_, k) =>
+      sigma <= 0 ? (k === half ? 1 : 0) : Math.exp(-((k - half) ** 2) / (2 * sigma * sigma)),
+    );
+    const sum = kernel.reduce((a, b) => a + b, 0);
+    for (let k = 0; k < kernelSize; k++) {
+      for (let ch = 0; ch < c; ch++) taps[k * n * c + i * c + ch] = (kernel[k] ?? 0) / sum;
+    }
+  });
+  return tf.tidy(() => {
+    // [N, H, W, C] -> [1, H, W, N C]: image i's channel ch is channel i C + ch.
+    const stacked = tf.reshape<tf.Rank.R4>(tf.transpose(images, [1, 2, 0, 3]), [1, h, w, n * c]);
+    const padded = tf.mirrorPad(
+      stacked,
+      [
+        [0, 0],
+        [half, half],
+        [half, half],
+        [0, 0],
+      ],
+      'reflect',
+    );
+    const vertical = tf.tensor4d(taps, [kernelSize, 1, n * c, 1]);
+    const horizontal = tf.tensor4d(taps, [1, kernelSize, n * c, 1]);
+    const blurred = tf.depthwiseConv2d(
+      tf.depthwiseConv2d(padded, vertical, 1, 'valid'),
+      horizontal,
+      1,
+      'valid',
+    );
+    return tf.transpose(tf.reshape(blurred, [h, w, n, c]), [2, 0, 1, 3]);
+  });
+}
+
+/** (x - mean) / std per channel. */
+export function normalizeImages(
+  images: Images,
+  mean: readonly number[],
+  std: readonly number[],
+): Images {
+  const caller = 'normalizeImages';
+  const [, , , c] = checkImages(caller, images);
+  for (const [name, v] of [
+    ['mean', mean],
+    ['std', std],
+  ] as const) {
+    if (!Array.isArray(v) || v.length !== c) {
+      throw new ContrastiveError({
+        caller,
+        argument: name,
+        expected: `${c} numbers, one per channel`,
+        received: describeValue(v),
+      });
+    }
+  }
+  std.forEach((v, i) => {
+    checkNumber(caller, `std[${i}]`, v, { greaterThan: 0 });
+  });
+  return tf.tidy(() =>
+    tf.div<Images>(
+      tf.sub<Images>(images, tf.tensor1d(mean as number[])),
+      tf.tensor1d(std as number[]),
+    ),
+  );
+}
+
+/**
+ * sRGB [N, H, W, 3] in [0, 1] to CIE L*a*b* (D65 white), as CMC's views (L and ab): L in [0, 100],
+ * a and b roughly in [-128, 127]. The sRGB transfer curve is undone first.
+ */
+export function rgbToLab(images: Images): Images {
+  const [, , , c] = checkImages('rgbToLab', images);
+  if (c !== 3) {
+    throw new ContrastiveError({
+      caller: 'rgbToLab',
+      argument: 'images',
+      expected: 'RGB images [N, H, W, 3]',
+      received: `${c} channel`,
+    });
+  }
+  return tf.tidy(() => {
+    const linear = tf.where(
+      tf.lessEqual(images, 0.04045),
+      tf.div<Images>(images, 12.92),
+      tf.pow<Images>(tf.div<Images>(tf.add<Images>(images, 0.055), 1.055), 2.4),
+    );
+    // sRGB (D65) to XYZ, each row divided by the white point's coordinate.
+    const m = tf.tensor2d(
+      [
+        [0.412453 / 0.950456, 0.212671, 0.019334 / 1.088754],
+        [0.35758 / 0.950456, 0.71516, 0.119193 / 1.088754],
+        [0.180423 / 0.950456, 0.072169, 0.950227 / 1.088754],
+      ],
+      [3, 3],
+    );
+    const [n, h, w] = images.shape;
+    const xyz = tf.reshape(tf.matMul(tf.reshape(linear, [-1, 3]), m), [n, h, w, 3]);
+    const eps = 216 / 24389;
+    const f = tf.where(
+      tf.greater(xyz, eps),
+      tf.pow<Images>(tf.maximum<Images>(xyz, eps), 1 / 3),
+      tf.add<Images>(tf.mul<Images>(xyz, 24389 / 27 / 116), 16 / 116),
+    );
+    const [fx, fy, fz] = tf.split(f, 3, 3) as [Images, Images, Images];
+    const l = tf.sub<Images>(tf.mul<Images>(fy, 116), 16);
+    const a = tf.mul<Images>(tf.sub<Images>(fx, fy), 500);
+    const b = tf.mul<Images>(tf.sub<Images>(fy, fz), 200);
+    return tf.concat([l, a, b], 3);
+  });
+}

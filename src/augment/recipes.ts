@@ -1,0 +1,100 @@
+/**
+ * Per-method augmentation recipes with the defaults of the papers' code (see docs/augment.md),
+ * scaled by the image side so that 28x28 and 32x32 data work out of the box: global views keep
+ * the side, local views are 96/224 of it, the blur kernel is about 10% of the view.
+ */
+import { checkNumber } from '../core/checks.js';
+import type { JitterSpec, ViewSpec } from './pipeline.js';
+
+const STRONG: JitterSpec = { brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2, p: 0.8 };
+const BYOL_JITTER: JitterSpec = {
+  brightness: 0.4,
+  contrast: 0.4,
+  saturation: 0.2,
+  hue: 0.1,
+  p: 0.8,
+};
+
+function side(caller: string, size: number): number {
+  checkNumber(caller, 'size', size, { integer: true, min: 4 });
+  return size;
+}
+
+/** The side of a local crop for an image side: 96/224 of it (SwAV, DINO), at least 4. */
+export function localCropSize(size: number): number {
+  return Math.max(4, Math.round((96 / 224) * size));
+}
+
+/** SimCLR: two views; crop 0.08-1, flip, jitter (0.8, 0.8, 0.8, 0.2) p 0.8, greyscale 0.2, blur 0.5. */
+export function simclrRecipe(size: number): ViewSpec[] {
+  const s = side('simclrRecipe', size);
+  return [
+    { count: 2, size: s, scale: [0.08, 1], jitter: STRONG, greyscale: 0.2, blur: { p: 0.5 } },
+  ];
+}
+
+/** MoCo v1: two views; crop 0.2-1, flip, jitter (0.4, 0.4, 0.4, 0.4) always, greyscale 0.2. */
+export function mocoV1Recipe(size: number): ViewSpec[] {
+  const s = side('mocoV1Recipe', size);
+  const jitter: JitterSpec = { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4, p: 1 };
+  return [{ count: 2, size: s, scale: [0.2, 1], jitter, greyscale: 0.2 }];
+}
+
+/** MoCo v2 and SimSiam: two views; crop 0.2-1, flip, jitter (0.4, 0.4, 0.4, 0.1) p 0.8, greyscale 0.2, blur 0.5. */
+export function mocoV2Recipe(size: number): ViewSpec[] {
+  const s = side('mocoV2Recipe', size);
+  const jitter: JitterSpec = { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1, p: 0.8 };
+  return [{ count: 2, size: s, scale: [0.2, 1], jitter, greyscale: 0.2, blur: { p: 0.5 } }];
+}
+
+/**
+ * BYOL and MoCo v3: two asymmetric views; crop 0.08-1, flip, jitter (0.4, 0.4, 0.2, 0.1) p 0.8,
+ * greyscale 0.2; view 1 always blurred, view 2 blurred with p 0.1 and solarised with p 0.2.
+ */
+export function byolRecipe(size: number): ViewSpec[] {
+  const s = side('byolRecipe', size);
+  const common = { size: s, scale: [0.08, 1] as const, jitter: BYOL_JITTER, greyscale: 0.2 };
+  return [
+    { ...common, blur: { p: 1 } },
+    { ...common, blur: { p: 0.1 }, solarize: 0.2 },
+  ];
+}
+
+/**
+ * SwAV: 2 global views (crop 0.14-1) and `localCrops` local views (crop 0.05-0.14, side 96/224 of
+ * the image); flip, jitter (0.8, 0.8, 0.8, 0.2) p 0.8, greyscale 0.2, blur 0.5.
+ */
+export function swavRecipe(size: number, localCrops = 6): ViewSpec[] {
+  const s = side('swavRecipe', size);
+  checkNumber('swavRecipe', 'localCrops', localCrops, { integer: true, min: 0 });
+  const common = { jitter: STRONG, greyscale: 0.2, blur: { p: 0.5 } };
+  const views: ViewSpec[] = [{ ...common, count: 2, size: s, scale: [0.14, 1] }];
+  if (localCrops > 0)
+    views.push({ ...common, count: localCrops, size: localCropSize(s), scale: [0.05, 0.14] });
+  return views;
+}
+
+/**
+ * DINO: 2 global views (crop 0.4-1; the first always blurred, the second blurred with p 0.1 and
+ * solarised with p 0.2) and `localCrops` local views (crop 0.05-0.4, side 96/224, blur 0.5); flip,
+ * jitter (0.4, 0.4, 0.2, 0.1) p 0.8, greyscale 0.2.
+ */
+export function dinoRecipe(size: number, localCrops = 8): ViewSpec[] {
+  const s = side('dinoRecipe', size);
+  checkNumber('dinoRecipe', 'localCrops', localCrops, { integer: true, min: 0 });
+  const common = { jitter: BYOL_JITTER, greyscale: 0.2 };
+  const views: ViewSpec[] = [
+    { ...common, size: s, scale: [0.4, 1], blur: { p: 1 } },
+    { ...common, size: s, scale: [0.4, 1], blur: { p: 0.1 }, solarize: 0.2 },
+  ];
+  if (localCrops > 0) {
+    views.push({
+      ...common,
+      count: localCrops,
+      size: localCropSize(s),
+      scale: [0.05, 0.4],
+      blur: { p: 0.5 },
+    });
+  }
+  return views;
+}
