@@ -8,6 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { augmentRows } from './augment.js';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import {
@@ -266,6 +267,12 @@ for (const r of rows) {
 console.log('\n| backend | queue | enqueue (ms) | naive [K, D] FIFO (ms) | naive / enqueue |');
 console.log('|---|---|---|---|---|');
 for (const r of queueRows) console.log(r);
+
+// Augmentation throughput (bench/augment.ts).
+const augmentTable = await augmentRows(backends, quick);
+console.log('\n| backend | recipe | image | batch | ms | images/s |');
+console.log('|---|---|---|---|---|---|');
+for (const r of augmentTable) console.log(r);
 
 // Kernel fixes (bench/kernels.ts): one process per configuration, since a wasm thread pool is
 // fixed when the backend starts. Stock wasm is expected to fail the training step.

@@ -100,23 +100,50 @@ function checkFlags(
 export function grey(images: Images): Images {
   if (images.shape[3] === 1) return tf.clone(images);
   return tf.tidy(() => {
-    const [r, g, b] = tf.split(images, 3, 3) as [Images, Images, Images];
-    return tf.addN([
-      tf.mul<Images>(r, GREY_WEIGHTS[0]),
-      tf.mul<Images>(g, GREY_WEIGHTS[1]),
-      tf.mul<Images>(b, GREY_WEIGHTS[2]),
+    const [n, h, w] = images.shape;
+    // One matrix product: wasm splits the channel axis (SplitV) about 100x slower.
+    const weights = tf.tensor2d(GREY_WEIGHTS as unknown as number[], [3, 1]);
+    return tf.reshape<tf.Rank.R4>(tf.matMul(tf.reshape<tf.Rank.R2>(images, [-1, 3]), weights), [
+      n,
+      h,
+      w,
+      1,
     ]);
   });
 }
 
 /**
- * Crops box i out of image i and resizes it to `size` (bilinear), for the whole batch in one
- * crop-and-resize. A box of exactly the output size returns its pixels unchanged.
+ * The three channels of [N, H, W, 3] as [N, H, W] planes (each a product with a unit column), and
+ * back (a stack and a transpose). tfjs-backend-wasm 4.22 splits and concatenates along the last
+ * axis about 100x slower, and unstacks slowly too.
+ */
+function toPlanes(images: Images): [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D] {
+  const [n, h, w] = images.shape;
+  const pixels = tf.reshape<tf.Rank.R2>(images, [-1, 3]);
+  const plane = (c: number): tf.Tensor3D => {
+    const unit = tf.tensor2d(
+      [0, 1, 2].map((k) => (k === c ? 1 : 0)),
+      [3, 1],
+    );
+    return tf.reshape<tf.Rank.R3>(tf.matMul(pixels, unit), [n, h, w]);
+  };
+  return [plane(0), plane(1), plane(2)];
+}
+
+function fromPlanes(planes: readonly tf.Tensor3D[]): Images {
+  return tf.transpose(tf.stack(planes as tf.Tensor3D[]), [1, 2, 3, 0]) as Images;
+}
+
+/**
+ * Crops box i out of image i and resizes it to `size` (bilinear), mirrored left-right where
+ * `flip[i]`, for the whole batch in one crop-and-resize. A box of exactly the output size returns
+ * its pixels unchanged.
  */
 export function cropResize(
   images: Images,
   boxes: readonly CropBox[],
   size: readonly [number, number],
+  flip?: readonly boolean[],
 ): Images {
   const caller = 'cropResize';
   const [n, h, w] = checkImages(caller, images);
@@ -129,6 +156,7 @@ export function cropResize(
       received: describeValue(boxes),
     });
   }
+  const mirrored = flip === undefined ? undefined : checkFlags(caller, 'flip', flip, n);
   checkNumber(caller, 'size[0]', size[0], { integer: true, min: 1 });
   checkNumber(caller, 'size[1]', size[1], { integer: true, min: 1 });
   const coords = new Float32Array(4 * n);
@@ -148,13 +176,17 @@ export function cropResize(
         received: JSON.stringify(b),
       });
     }
-    // cropAndResize samples the box corners at pixel centres: normalised by (side - 1).
+    // cropAndResize samples the box corners at pixel centres: normalised by (side - 1). A box
+    // whose right edge comes first is sampled mirrored, so a flip costs nothing.
+    const left = w > 1 ? b.left / (w - 1) : 0;
+    const right = w > 1 ? (b.left + b.width - 1) / (w - 1) : 0;
+    const flipped = mirrored?.[i] === true;
     coords.set(
       [
         h > 1 ? b.top / (h - 1) : 0,
-        w > 1 ? b.left / (w - 1) : 0,
+        flipped ? right : left,
         h > 1 ? (b.top + b.height - 1) / (h - 1) : 0,
-        w > 1 ? (b.left + b.width - 1) / (w - 1) : 0,
+        flipped ? left : right,
       ],
       4 * i,
     );
@@ -216,49 +248,57 @@ export function adjustSaturation(images: Images, factors: readonly number[]): Im
 
 /** RGB [N, H, W, 3] in [0, 1] to HSV, each in [0, 1]. */
 export function rgbToHsv(images: Images): Images {
-  return tf.tidy(() => {
-    const [r, g, b] = tf.split(images, 3, 3) as [Images, Images, Images];
-    const maxc = tf.maximum<Images>(tf.maximum<Images>(r, g), b);
-    const minc = tf.minimum<Images>(tf.minimum<Images>(r, g), b);
-    const delta = tf.sub<Images>(maxc, minc);
-    const safeMax = tf.where(tf.equal(maxc, 0), tf.onesLike(maxc), maxc);
-    const s = tf.div<Images>(delta, safeMax);
-    const grayish = tf.equal(delta, 0);
-    const safeDelta = tf.where(grayish, tf.onesLike(delta), delta);
-    const rc = tf.div<Images>(tf.sub<Images>(maxc, r), safeDelta);
-    const gc = tf.div<Images>(tf.sub<Images>(maxc, g), safeDelta);
-    const bc = tf.div<Images>(tf.sub<Images>(maxc, b), safeDelta);
-    const hr = tf.sub<Images>(bc, gc);
-    const hg = tf.add<Images>(2, tf.sub<Images>(rc, bc));
-    const hb = tf.add<Images>(4, tf.sub<Images>(gc, rc));
-    let h = tf.where(tf.equal(maxc, r), hr, tf.where(tf.equal(maxc, g), hg, hb));
-    h = tf.where(grayish, tf.zerosLike(h), h);
-    h = tf.mod<Images>(tf.add<Images>(tf.div<Images>(h, 6), 1), 1);
-    return tf.concat([h, s, maxc], 3);
-  });
+  return tf.tidy(() => fromPlanes(hsvPlanes(toPlanes(images))));
+}
+
+type Planes = [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+
+function hsvPlanes([r, g, b]: Planes): Planes {
+  const maxc = tf.maximum<tf.Tensor3D>(tf.maximum<tf.Tensor3D>(r, g), b);
+  const minc = tf.minimum<tf.Tensor3D>(tf.minimum<tf.Tensor3D>(r, g), b);
+  const delta = tf.sub<tf.Tensor3D>(maxc, minc);
+  const s = tf.div<tf.Tensor3D>(delta, tf.where(tf.equal(maxc, 0), tf.onesLike(maxc), maxc));
+  const greyish = tf.equal(delta, 0);
+  const safeDelta = tf.where(greyish, tf.onesLike(delta), delta);
+  const rc = tf.div<tf.Tensor3D>(tf.sub(maxc, r), safeDelta);
+  const gc = tf.div<tf.Tensor3D>(tf.sub(maxc, g), safeDelta);
+  const bc = tf.div<tf.Tensor3D>(tf.sub(maxc, b), safeDelta);
+  const hr = tf.sub<tf.Tensor3D>(bc, gc);
+  const hg = tf.add<tf.Tensor3D>(2, tf.sub(rc, bc));
+  const hb = tf.add<tf.Tensor3D>(4, tf.sub(gc, rc));
+  let h = tf.where(tf.equal(maxc, r), hr, tf.where(tf.equal(maxc, g), hg, hb));
+  h = tf.where(greyish, tf.zerosLike(h), h);
+  h = fraction(tf.add(tf.div(h, 6), 1));
+  return [h, s, maxc];
+}
+
+/** x - floor(x), i.e. x mod 1 (tf.mod is slow on wasm). */
+function fraction(x: tf.Tensor3D): tf.Tensor3D {
+  return tf.sub(x, tf.floor(x));
+}
+
+function rgbPlanes([h, s, v]: Planes): Planes {
+  const h6 = tf.mul<tf.Tensor3D>(fraction(h), 6);
+  const sector = tf.floor(h6);
+  const inSector = [0, 1, 2, 3, 4].map((i) => tf.equal(sector, i));
+  const f = tf.sub<tf.Tensor3D>(h6, sector);
+  const p = tf.mul<tf.Tensor3D>(v, tf.sub(1, s));
+  const q = tf.mul<tf.Tensor3D>(v, tf.sub(1, tf.mul(s, f)));
+  const t = tf.mul<tf.Tensor3D>(v, tf.sub(1, tf.mul(s, tf.sub(1, f))));
+  // Sector 0..5 chooses among v, p, q, t for each channel.
+  const pick = (choices: readonly tf.Tensor3D[]): tf.Tensor3D =>
+    choices
+      .slice(0, -1)
+      .reduceRight<tf.Tensor3D>(
+        (rest, choice, i) => tf.where(inSector[i] as tf.Tensor3D, choice, rest),
+        choices[choices.length - 1] as tf.Tensor3D,
+      );
+  return [pick([v, q, p, p, t, v]), pick([t, v, v, q, p, p]), pick([p, p, t, v, v, q])];
 }
 
 /** HSV [N, H, W, 3] (each in [0, 1]) back to RGB. */
 export function hsvToRgb(hsv: Images): Images {
-  return tf.tidy(() => {
-    const [h, s, v] = tf.split(hsv, 3, 3) as [Images, Images, Images];
-    const h6 = tf.mul<Images>(tf.mod<Images>(h, 1), 6);
-    const sector = tf.floor(h6);
-    const f = tf.sub<Images>(h6, sector);
-    const p = tf.mul<Images>(v, tf.sub<Images>(1, s));
-    const q = tf.mul<Images>(v, tf.sub<Images>(1, tf.mul<Images>(s, f)));
-    const t = tf.mul<Images>(v, tf.sub<Images>(1, tf.mul<Images>(s, tf.sub<Images>(1, f))));
-    const pick = (choices: readonly Images[]): Images =>
-      choices.reduceRight<Images>(
-        (rest, choice, i) =>
-          i === choices.length - 1 ? choice : tf.where(tf.equal(sector, i), choice, rest),
-        choices[choices.length - 1] as Images,
-      );
-    const r = pick([v, q, p, p, t, v]);
-    const g = pick([t, v, v, q, p, p]);
-    const b = pick([p, p, t, v, v, q]);
-    return tf.concat([r, g, b], 3);
-  });
+  return tf.tidy(() => fromPlanes(rgbPlanes(toPlanes(hsv))));
 }
 
 /** Rotates the hue by `shifts[i]` of a full turn (0 = unchanged, 0.5 = 180 degrees; 1-channel: identity). */
@@ -267,17 +307,30 @@ export function adjustHue(images: Images, shifts: readonly number[]): Images {
   const f = checkPerSample('adjustHue', 'shifts', shifts, n);
   if (c === 1) return tf.clone(images);
   return tf.tidy(() => {
-    const [h, s, v] = tf.split(rgbToHsv(images), 3, 3) as [Images, Images, Images];
-    const shifted = tf.mod<Images>(tf.add<Images>(tf.add<Images>(h, column(f)), 1), 1);
-    return tf.clipByValue(hsvToRgb(tf.concat([shifted, s, v], 3)), 0, 1);
+    const [h, s, v] = hsvPlanes(toPlanes(images));
+    const shift = tf.tensor3d(Float32Array.from(f), [n, 1, 1]);
+    const shifted = fraction(tf.add(tf.add(h, shift), 1));
+    return tf.clipByValue(fromPlanes(rgbPlanes([shifted, s, v])), 0, 1);
   });
 }
 
 /** Replaces image i by its greyscale (in every channel) where `apply[i]`. */
 export function toGreyscale(images: Images, apply: readonly boolean[]): Images {
-  const [n, , , c] = checkImages('toGreyscale', images);
+  const [n, h, w, c] = checkImages('toGreyscale', images);
   const flags = checkFlags('toGreyscale', 'apply', apply, n);
-  return tf.tidy(() => tf.where(mask(flags), tf.tile(grey(images), [1, 1, 1, c]), images));
+  if (c === 1) return tf.clone(images);
+  return tf.tidy(() => {
+    // Every output channel is the weighted sum: one product with a 3 x 3 matrix.
+    const weights = tf.tensor2d(
+      GREY_WEIGHTS.flatMap((g) => [g, g, g]),
+      [3, 3],
+    );
+    const greys = tf.reshape<tf.Rank.R4>(
+      tf.matMul(tf.reshape<tf.Rank.R2>(images, [-1, 3]), weights),
+      [n, h, w, 3],
+    );
+    return tf.where(mask(flags), greys, images);
+  });
 }
 
 /** 1 - x where x >= threshold, for image i where `apply[i]`. */
@@ -430,10 +483,10 @@ export function rgbToLab(images: Images): Images {
       tf.pow<Images>(tf.maximum<Images>(xyz, eps), 1 / 3),
       tf.add<Images>(tf.mul<Images>(xyz, 24389 / 27 / 116), 16 / 116),
     );
-    const [fx, fy, fz] = tf.split(f, 3, 3) as [Images, Images, Images];
-    const l = tf.sub<Images>(tf.mul<Images>(fy, 116), 16);
-    const a = tf.mul<Images>(tf.sub<Images>(fx, fy), 500);
-    const b = tf.mul<Images>(tf.sub<Images>(fy, fz), 200);
-    return tf.concat([l, a, b], 3);
+    const [fx, fy, fz] = toPlanes(f);
+    const l = tf.sub<tf.Tensor3D>(tf.mul(fy, 116), 16);
+    const a = tf.mul<tf.Tensor3D>(tf.sub(fx, fy), 500);
+    const b = tf.mul<tf.Tensor3D>(tf.sub(fy, fz), 200);
+    return fromPlanes([l, a, b]);
   });
 }

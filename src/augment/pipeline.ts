@@ -18,7 +18,6 @@ import {
   adjustSaturation,
   checkImages,
   cropResize,
-  flipHorizontal,
   gaussianBlur,
   solarize,
   toGreyscale,
@@ -225,30 +224,161 @@ export function augmentView(images: Images, spec: ViewSpec, rng: SeededRandom): 
     solarized.push(rng.uniform() < pSolarize);
   }
 
-  return tf.tidy(() => {
-    let x = cropResize(images, boxes, [spec.size, spec.size]);
-    if (flips.some(Boolean)) x = flipHorizontal(x, flips);
-    if (jitter !== undefined) {
-      // Slot k applies, to each image, the transform its order puts k-th; the others get the
-      // neutral factor (1, or a hue shift of 0), which is the identity.
-      const parts = [
-        { apply: adjustBrightness, values: factors.brightness, neutral: 1 },
-        { apply: adjustContrast, values: factors.contrast, neutral: 1 },
-        { apply: adjustSaturation, values: factors.saturation, neutral: 1 },
-        { apply: adjustHue, values: factors.hue, neutral: 0 },
-      ];
-      for (let slot = 0; slot < 4; slot++) {
-        parts.forEach(({ apply, values, neutral }, t) => {
-          const per = values.map((f, i) => (orders[i]?.[slot] === t ? f : neutral));
-          if (per.some((f) => f !== neutral)) x = apply(x, per);
-        });
-      }
+  // Bounded memory: the operations run on chunks of at most CHUNK_PIXELS input pixels (hue
+  // jitter alone keeps about thirty intermediates of the chunk's size alive).
+  const chunk = Math.max(1, Math.floor(CHUNK_PIXELS / (h * w)));
+  const parts: Images[] = [];
+  try {
+    for (let start = 0; start < n; start += chunk) {
+      const end = Math.min(n, start + chunk);
+      const pick = <T>(xs: readonly T[]): T[] => xs.slice(start, end);
+      const source = n <= chunk ? images : tf.slice(images, [start], [end - start]);
+      parts.push(
+        viewOfChunk(source, spec.size, {
+          boxes: pick(boxes),
+          flips: pick(flips),
+          jitter:
+            jitter === undefined
+              ? undefined
+              : {
+                  brightness: pick(factors.brightness),
+                  contrast: pick(factors.contrast),
+                  saturation: pick(factors.saturation),
+                  hue: pick(factors.hue),
+                  orders: pick(orders),
+                },
+          greys: pick(greys),
+          sigmas: pick(sigmas),
+          kernelSize,
+          solarized: pick(solarized),
+        }),
+      );
+      if (source !== images) source.dispose();
     }
-    if (greys.some(Boolean)) x = toGreyscale(x, greys);
-    if (sigmas.some((s) => s > 0)) x = gaussianBlur(x, sigmas, kernelSize);
-    if (solarized.some(Boolean)) x = solarize(x, solarized, 0.5);
-    return x;
+  } catch (e) {
+    tf.dispose(parts);
+    throw e;
+  }
+  if (parts.length === 1) return parts[0] as Images;
+  const joined = tf.concat(parts);
+  tf.dispose(parts);
+  return joined;
+}
+
+/** Input pixels (N H W) per chunk of {@link augmentView}. */
+const CHUNK_PIXELS = 1 << 20;
+
+interface ChunkParams {
+  boxes: CropBox[];
+  flips: boolean[];
+  jitter:
+    | {
+        brightness: number[];
+        contrast: number[];
+        saturation: number[];
+        hue: number[];
+        orders: number[][];
+      }
+    | undefined;
+  greys: boolean[];
+  sigmas: number[];
+  kernelSize: number;
+  solarized: boolean[];
+}
+
+/**
+ * Applies `f` to the images at `chosen` only (ascending indices), leaving the others: the subset
+ * is gathered, transformed, and put back with one more gather over [x, f(subset)].
+ */
+function onSubset(x: Images, chosen: readonly number[], f: (subset: Images) => Images): Images {
+  const n = x.shape[0];
+  if (chosen.length === n) return f(x);
+  return tf.tidy(() => {
+    const changed = f(tf.gather(x, tf.tensor1d(chosen as number[], 'int32')));
+    const where = Int32Array.from({ length: n }, (_, i) => i);
+    chosen.forEach((i, k) => (where[i] = n + k));
+    return tf.gather(tf.concat([x, changed]), tf.tensor1d(where, 'int32'));
   });
+}
+
+function indicesWhere(flags: readonly boolean[]): number[] {
+  return flags.flatMap((f, i) => (f ? [i] : []));
+}
+
+/** The operations of one view on a chunk, each intermediate freed as soon as it is used. */
+function viewOfChunk(images: Images, size: number, p: ChunkParams): Images {
+  // The flip is part of the crop (a mirrored box), so it costs no pass of its own.
+  let x = cropResize(images, p.boxes, [size, size], p.flips);
+  const step = (next: Images): void => {
+    x.dispose();
+    x = next;
+  };
+  const jitter = p.jitter;
+  if (jitter !== undefined) {
+    // Slot k applies, to each image, the transform its order puts k-th; the others get the
+    // neutral factor (1, or a hue shift of 0), which is the identity.
+    const ops = [
+      { apply: adjustBrightness, values: jitter.brightness, neutral: 1 },
+      { apply: adjustContrast, values: jitter.contrast, neutral: 1 },
+      { apply: adjustSaturation, values: jitter.saturation, neutral: 1 },
+      { apply: adjustHue, values: jitter.hue, neutral: 0 },
+    ];
+    // Each image meets each transform once, in its own order: slot k transforms, on the subset
+    // of images whose order puts it k-th, only them.
+    for (let slot = 0; slot < 4; slot++) {
+      ops.forEach(({ apply, values, neutral }, t) => {
+        const chosen = indicesWhere(
+          values.map((f, i) => jitter.orders[i]?.[slot] === t && f !== neutral),
+        );
+        if (chosen.length > 0) {
+          step(
+            onSubset(x, chosen, (subset) =>
+              apply(
+                subset,
+                chosen.map((i) => values[i] ?? neutral),
+              ),
+            ),
+          );
+        }
+      });
+    }
+  }
+  const greys = indicesWhere(p.greys);
+  if (greys.length > 0) {
+    step(
+      onSubset(x, greys, (subset) =>
+        toGreyscale(
+          subset,
+          greys.map(() => true),
+        ),
+      ),
+    );
+  }
+  const blurred = indicesWhere(p.sigmas.map((v) => v > 0));
+  if (blurred.length > 0) {
+    step(
+      onSubset(x, blurred, (subset) =>
+        gaussianBlur(
+          subset,
+          blurred.map((i) => p.sigmas[i] ?? 0),
+          p.kernelSize,
+        ),
+      ),
+    );
+  }
+  const solarized = indicesWhere(p.solarized);
+  if (solarized.length > 0) {
+    step(
+      onSubset(x, solarized, (subset) =>
+        solarize(
+          subset,
+          solarized.map(() => true),
+          0.5,
+        ),
+      ),
+    );
+  }
+  return x;
 }
 
 /** Options of {@link multiCrop}. */

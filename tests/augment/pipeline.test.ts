@@ -110,6 +110,18 @@ describeBackends('augmentation views', () => {
     tf.dispose([x, a, b, c]);
   });
 
+  it('large batches run in chunks with the same per-image parameters (full crop + flip = mirror)', () => {
+    const x = images([3, 600, 600, 1], 9); // 2 images per chunk of 2^20 pixels
+    const y = augmentView(
+      x,
+      { size: 600, scale: [1, 1], ratio: [1, 1], flip: 1 },
+      new SeededRandom(1),
+    );
+    const mirrored = tf.reverse(x, 2);
+    expect(Array.from(y.dataSync())).toEqual(Array.from(mirrored.dataSync()));
+    tf.dispose([x, y, mirrored]);
+  });
+
   it('every augmentation at probability 1 runs, on 3-channel and 1-channel images', () => {
     for (const channels of [3, 1]) {
       const x = images([3, 12, 12, channels], 2);

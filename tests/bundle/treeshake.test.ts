@@ -35,6 +35,7 @@ async function bundledInputs(
       'tfjs-contrastive/state': join(root, 'dist/state.js'),
       'tfjs-contrastive/layers': join(root, 'dist/layers.js'),
       'tfjs-contrastive/io': join(root, 'dist/io.js'),
+      'tfjs-contrastive/augment': join(root, 'dist/augment.js'),
       'tfjs-contrastive': join(root, 'dist/index.js'),
     },
     nodePaths: [join(root, 'node_modules')],

@@ -297,6 +297,21 @@ describeBackends('kernel fixes', (ctx) => {
     );
   });
 
+  it('gather (batch dims 0) matches stock cpu on every axis and dtype; bad indices throw', async () => {
+    await expectSameAsStockCpu(
+      () => [
+        tf.gather(randomTensor([5, 3, 4, 2], 1), tf.tensor1d([4, 0, 0, 2], 'int32')),
+        tf.gather(randomTensor([5, 3, 4], 2), tf.tensor2d([2, 1, 0, 2], [2, 2], 'int32'), 1),
+        tf.gather(randomTensor([2, 3, 4], 3), [3, 1], -1),
+        tf.cast(tf.gather(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32'), [2, 2, 0]), 'float32'),
+      ],
+      0,
+    );
+    const x = randomTensor([3, 2], 4);
+    expect(() => tf.gather(x, [3])).toThrow(/index/);
+    x.dispose();
+  });
+
   it("gather's gradient (UnsortedSegmentSum), repeated and out-of-range ids", async () => {
     await expectSameAsStockCpu(
       () => [

@@ -13,7 +13,7 @@ import {
   depthwiseInputGradient,
 } from './conv.js';
 import { viaCpu } from './fallback.js';
-import { maxPoolGradHost, tileHost, unsortedSegmentSum } from './host.js';
+import { gatherHost, maxPoolGradHost, tileHost, unsortedSegmentSum } from './host.js';
 import { accurateReduce, plainMatMul } from './matmul-reduce.js';
 import {
   type BackendLike,
@@ -84,6 +84,11 @@ const maxPoolGrad: Override = {
       attrs as unknown as tf.MaxPoolGradAttrs,
     ),
 };
+const gather: Override = {
+  kernel: 'GatherV2',
+  body: (s, i, attrs) =>
+    gatherHost(s.backend, need(i, 'x'), need(i, 'indices'), attrs as unknown as tf.GatherV2Attrs),
+};
 const tile: Override = {
   kernel: 'Tile',
   body: (s, i, attrs) => tileHost(s.backend, need(i, 'x'), (attrs as unknown as tf.TileAttrs).reps),
@@ -121,6 +126,7 @@ const FIXES: Record<KernelFixBackend, readonly Override[]> = {
     depthwiseFilter,
     maxPoolGrad,
     tile,
+    gather,
     matMul('BatchMatMul'),
     matMul('_FusedMatMul'),
     reduce('Sum'),
@@ -210,6 +216,8 @@ function checkFixBackend(caller: string, backend: unknown): KernelFixBackend {
  *   then a plain product;
  * - `Sum` and `Mean` over 1024 or more elements: a single float32 running sum loses about 1% at
  *   1e6 elements; done in two levels;
+ * - `Tile` and `GatherV2` (batch dims 0): generic and very slow (gathering images moves about 2 M
+ *   elements a second), done as block copies on the host;
  * - `UnsortedSegmentSum` (gather's gradient): missing, computed on the host; `Einsum`: missing, run
  *   by the cpu backend on copies (needs `@tensorflow/tfjs-backend-cpu` imported).
  *
