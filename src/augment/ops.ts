@@ -145,17 +145,35 @@ export function cropResize(
   size: readonly [number, number],
   flip?: readonly boolean[],
 ): Images {
-  const caller = 'cropResize';
-  const [n, h, w] = checkImages(caller, images);
+  const [n] = checkImages('cropResize', images);
   const given: unknown = boxes;
   if (!Array.isArray(given) || given.length !== n) {
     throw new ContrastiveError({
-      caller,
+      caller: 'cropResize',
       argument: 'boxes',
       expected: `${n} boxes, one per image`,
       received: describeValue(boxes),
     });
   }
+  return cropResizeFrom(images, boxes, size, flip, 0);
+}
+
+/**
+ * @internal {@link cropResize} of images first, first + 1, ... (one box each) of a larger batch,
+ * without slicing the batch.
+ */
+export function cropResizeFrom(
+  images: Images,
+  boxes: readonly CropBox[],
+  size: readonly [number, number],
+  flip: readonly boolean[] | undefined,
+  first: number,
+): Images {
+  const caller = 'cropResize';
+  const [all, h, w] = checkImages(caller, images);
+  const n = boxes.length;
+  if (first + n > all)
+    throw new Error(`tfjs-contrastive: boxes beyond the batch (${first} + ${n} > ${all})`);
   const mirrored = flip === undefined ? undefined : checkFlags(caller, 'flip', flip, n);
   checkNumber(caller, 'size[0]', size[0], { integer: true, min: 1 });
   checkNumber(caller, 'size[1]', size[1], { integer: true, min: 1 });
@@ -195,7 +213,7 @@ export function cropResize(
     tf.image.cropAndResize(
       images,
       tf.tensor2d(coords, [n, 4]),
-      tf.range(0, n, 1, 'int32'),
+      tf.range(first, first + n, 1, 'int32'),
       [size[0], size[1]],
       'bilinear',
     ),

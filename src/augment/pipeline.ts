@@ -17,7 +17,7 @@ import {
   adjustHue,
   adjustSaturation,
   checkImages,
-  cropResize,
+  cropResizeFrom,
   gaussianBlur,
   solarize,
   toGreyscale,
@@ -232,9 +232,8 @@ export function augmentView(images: Images, spec: ViewSpec, rng: SeededRandom): 
     for (let start = 0; start < n; start += chunk) {
       const end = Math.min(n, start + chunk);
       const pick = <T>(xs: readonly T[]): T[] => xs.slice(start, end);
-      const source = n <= chunk ? images : tf.slice(images, [start], [end - start]);
       parts.push(
-        viewOfChunk(source, spec.size, {
+        viewOfChunk(images, start, spec.size, {
           boxes: pick(boxes),
           flips: pick(flips),
           jitter:
@@ -253,7 +252,6 @@ export function augmentView(images: Images, spec: ViewSpec, rng: SeededRandom): 
           solarized: pick(solarized),
         }),
       );
-      if (source !== images) source.dispose();
     }
   } catch (e) {
     tf.dispose(parts);
@@ -306,9 +304,10 @@ function indicesWhere(flags: readonly boolean[]): number[] {
 }
 
 /** The operations of one view on a chunk, each intermediate freed as soon as it is used. */
-function viewOfChunk(images: Images, size: number, p: ChunkParams): Images {
-  // The flip is part of the crop (a mirrored box), so it costs no pass of its own.
-  let x = cropResize(images, p.boxes, [size, size], p.flips);
+function viewOfChunk(images: Images, first: number, size: number, p: ChunkParams): Images {
+  // The crop reads the chunk's images straight from the batch, and the flip is part of the crop
+  // (a mirrored box), so neither costs a pass of its own.
+  let x = cropResizeFrom(images, p.boxes, [size, size], p.flips, first);
   const step = (next: Images): void => {
     x.dispose();
     x = next;
