@@ -22,6 +22,8 @@ export {
   blurKernelSize,
   multiCrop,
   randomCropBox,
+  randomResizedCrop,
+  type RandomResizedCropOptions,
   type BlurSpec,
   type JitterSpec,
   type MultiCropOptions,

@@ -109,6 +109,40 @@ export function randomCropBox(
   };
 }
 
+/** Options of {@link randomResizedCrop}. */
+export interface RandomResizedCropOptions {
+  /** Output side in pixels (square). */
+  readonly size: number;
+  /** Range of the crop's area as a fraction of the image. Default [0.08, 1]. */
+  readonly scale?: readonly [number, number];
+  /** Range of the crop's aspect ratio (width / height). Default [3/4, 4/3]. */
+  readonly ratio?: readonly [number, number];
+  /** The random source (or a seed for a new one). Default seed 0. */
+  readonly rng?: SeededRandom | number;
+}
+
+/**
+ * torchvision's RandomResizedCrop for a whole batch: one random box per image
+ * ({@link randomCropBox}), all cropped and resized by one crop-and-resize. [N, size, size, C].
+ *
+ * @example
+ * ```ts
+ * import { randomResizedCrop } from 'tfjs-contrastive/augment';
+ * const crops = randomResizedCrop(images, { size: 24, scale: [0.2, 1], rng: 3 });
+ * ```
+ */
+export function randomResizedCrop(images: Images, options: RandomResizedCropOptions): Images {
+  const caller = 'randomResizedCrop';
+  const [n, h, w] = checkImages(caller, images);
+  checkNumber(caller, 'options.size', options.size, { integer: true, min: 1 });
+  const scale = checkRange(caller, 'options.scale', options.scale ?? [0.08, 1], 0);
+  const ratio = checkRange(caller, 'options.ratio', options.ratio ?? [3 / 4, 4 / 3], 1e-6);
+  const rng =
+    options.rng instanceof SeededRandom ? options.rng : new SeededRandom(options.rng ?? 0);
+  const boxes = Array.from({ length: n }, () => randomCropBox(rng, h, w, scale, ratio));
+  return cropResizeFrom(images, boxes, [options.size, options.size], undefined, 0);
+}
+
 /** The default blur kernel for a view side: about 10% of it, odd (BYOL: 23 taps at 224). */
 export function blurKernelSize(size: number): number {
   const k = Math.max(3, Math.floor(0.1 * size));

@@ -15,6 +15,8 @@ import {
   mocoV2Recipe,
   multiCrop,
   randomCropBox,
+  randomResizedCrop,
+  cropResize,
   simclrRecipe,
   swavRecipe,
 } from '../../src/augment/index.js';
@@ -108,6 +110,17 @@ describeBackends('augmentation views', () => {
     const rows = tf.tidy(() => tf.unstack(a).map((t) => Array.from(t.dataSync()).join()));
     expect(new Set(rows).size).toBe(4);
     tf.dispose([x, a, b, c]);
+  });
+
+  it('randomResizedCrop: the boxes randomCropBox draws, cropped by cropResize', () => {
+    const x = images([3, 20, 16, 3], 8);
+    const y = randomResizedCrop(x, { size: 8, scale: [0.2, 1], rng: 4 });
+    const rng = new SeededRandom(4);
+    const boxes = [0, 1, 2].map(() => randomCropBox(rng, 20, 16, [0.2, 1], [3 / 4, 4 / 3]));
+    const expected = cropResize(x, boxes, [8, 8]);
+    expect(Array.from(y.dataSync())).toEqual(Array.from(expected.dataSync()));
+    expect(() => randomResizedCrop(x, { size: 8, ratio: [2, 1] })).toThrow(/options\.ratio/);
+    tf.dispose([x, y, expected]);
   });
 
   it('large batches run in chunks with the same per-image parameters (full crop + flip = mirror)', () => {
