@@ -2,7 +2,9 @@
  * @internal What the library's custom layers share: the tfjs-layers base class, its constructor
  * arguments, and the prefix of their registered class names.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { checkNumber } from '../core/checks.js';
 
 /** The arguments every tfjs-layers layer takes (name, trainable, inputShape, ...). */
 export type BaseLayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
@@ -76,6 +78,32 @@ export function trainableFromStep(layer: tfl.layers.Layer, step: number, steps: 
  */
 export function keepFrozen(layer: tfl.layers.Layer): void {
   if (!layer.trainable) layer.trainable = false;
+}
+
+/** The freezing and seed options shared by the freezable layers (WeightNormDense, Prototypes). */
+export interface FreezeAndSeed {
+  readonly freezeSteps: number;
+  readonly seed: number | undefined;
+}
+
+/** Reads and checks `freezeSteps` (default `defaultSteps`) and `seed` of a layer's arguments. */
+export function freezeAndSeed(
+  caller: string,
+  args: { readonly freezeSteps?: number; readonly seed?: number },
+  defaultSteps: number,
+): FreezeAndSeed {
+  const freezeSteps = args.freezeSteps ?? defaultSteps;
+  checkNumber(caller, 'args.freezeSteps', freezeSteps, { integer: true, min: 0 });
+  if (args.seed !== undefined) checkNumber(caller, 'args.seed', args.seed, { integer: true });
+  return { freezeSteps, seed: args.seed };
+}
+
+/** The config entries of {@link freezeAndSeed} (the seed only when given). */
+export function freezeAndSeedConfig(layer: FreezeAndSeed): tf.serialization.ConfigDict {
+  return {
+    freezeSteps: layer.freezeSteps,
+    ...(layer.seed === undefined ? {} : { seed: layer.seed }),
+  };
 }
 
 /**

@@ -11,6 +11,8 @@ import {
   linearInit,
   single,
   trainableFromStep,
+  freezeAndSeed,
+  freezeAndSeedConfig,
   keepFrozen,
 } from './base.js';
 
@@ -61,10 +63,7 @@ export class Prototypes extends tfl.layers.Layer {
     const caller = 'Prototypes';
     this.count = args.count ?? 3000;
     checkNumber(caller, 'args.count', this.count, { integer: true, min: 1 });
-    this.freezeSteps = args.freezeSteps ?? 313;
-    checkNumber(caller, 'args.freezeSteps', this.freezeSteps, { integer: true, min: 0 });
-    this.seed = args.seed;
-    if (this.seed !== undefined) checkNumber(caller, 'args.seed', this.seed, { integer: true });
+    ({ freezeSteps: this.freezeSteps, seed: this.seed } = freezeAndSeed(caller, args, 313));
   }
 
   override build(inputShape: tfl.Shape | tfl.Shape[]): void {
@@ -107,8 +106,7 @@ export class Prototypes extends tfl.layers.Layer {
     return {
       ...super.getConfig(),
       count: this.count,
-      freezeSteps: this.freezeSteps,
-      ...(this.seed === undefined ? {} : { seed: this.seed }),
+      ...freezeAndSeedConfig(this),
     };
   }
 }

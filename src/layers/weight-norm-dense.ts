@@ -11,6 +11,8 @@ import {
   linearInit,
   single,
   trainableFromStep,
+  freezeAndSeed,
+  freezeAndSeedConfig,
   keepFrozen,
 } from './base.js';
 
@@ -77,10 +79,7 @@ export class WeightNormDense extends tfl.layers.Layer {
     checkBoolean(caller, 'args.trainableGain', this.trainableGain);
     this.useBias = args.useBias ?? false;
     checkBoolean(caller, 'args.useBias', this.useBias);
-    this.freezeSteps = args.freezeSteps ?? 0;
-    checkNumber(caller, 'args.freezeSteps', this.freezeSteps, { integer: true, min: 0 });
-    this.seed = args.seed;
-    if (this.seed !== undefined) checkNumber(caller, 'args.seed', this.seed, { integer: true });
+    ({ freezeSteps: this.freezeSteps, seed: this.seed } = freezeAndSeed(caller, args, 0));
   }
 
   override build(inputShape: tfl.Shape | tfl.Shape[]): void {
@@ -138,8 +137,7 @@ export class WeightNormDense extends tfl.layers.Layer {
       units: this.units,
       trainableGain: this.trainableGain,
       useBias: this.useBias,
-      freezeSteps: this.freezeSteps,
-      ...(this.seed === undefined ? {} : { seed: this.seed }),
+      ...freezeAndSeedConfig(this),
     };
   }
 }

@@ -22,12 +22,7 @@ import {
   toGreyscale,
 } from '../../src/augment/index.js';
 import { describeBackends, expectClose } from '../support/backends.js';
-import { randomInput } from '../support/layers.js';
-
-/** Seeded images in [0, 1]. */
-function images(shape: [number, number, number, number], seed: number): tf.Tensor4D {
-  return tf.tidy(() => tf.sigmoid(randomInput(shape, seed)) as tf.Tensor4D);
-}
+import { randomImages as images } from '../support/layers.js';
 
 function values(t: tf.Tensor): number[] {
   return Array.from(t.dataSync());

@@ -21,11 +21,7 @@ import {
   swavRecipe,
 } from '../../src/augment/index.js';
 import { describeBackends } from '../support/backends.js';
-import { randomInput } from '../support/layers.js';
-
-function images(shape: [number, number, number, number], seed: number): tf.Tensor4D {
-  return tf.tidy(() => tf.sigmoid(randomInput(shape, seed)) as tf.Tensor4D);
-}
+import { randomImages as images } from '../support/layers.js';
 
 it('randomCropBox: inside the image, area and aspect ratio within their ranges; centred fallback', () => {
   const rng = new SeededRandom(3);

@@ -12,6 +12,11 @@ export function randomInput(shape: number[], seed: number): tf.Tensor {
   );
 }
 
+/** Seeded images in (0, 1): the sigmoid of a seeded standard normal tensor. */
+export function randomImages(shape: [number, number, number, number], seed: number): tf.Tensor4D {
+  return tf.tidy(() => tf.sigmoid(randomInput(shape, seed)) as tf.Tensor4D);
+}
+
 /** Saves the model to memory and loads it back (custom layers must be registered). */
 export async function roundTrip(model: tfl.LayersModel): Promise<tfl.LayersModel> {
   let saved: tf.io.ModelArtifacts | undefined;

@@ -19,7 +19,7 @@ type Padding = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
 type Pair = [number, number];
 
-export interface ConvGeometry {
+interface ConvGeometry {
   /** Input batch, height, width and channels (NHWC). */
   readonly n: number;
   readonly h: number;
@@ -54,7 +54,7 @@ function convGeometry(
   );
 }
 
-export function geometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
+function geometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
   return {
     n: info.batchSize,
     h: info.inHeight,
@@ -77,7 +77,7 @@ const NCHW_TO_NHWC = [0, 2, 3, 1];
  * Zeros inserted after every row and column of an NHWC tensor: [n, h, w, c] becomes
  * [n, h sh, w sw, c] with the original values at multiples of the strides.
  */
-export function dilate(s: Scratch, x: Info, sh: number, sw: number): Info {
+function dilate(s: Scratch, x: Info, sh: number, sw: number): Info {
   if (sh === 1 && sw === 1) return x;
   const [n, h, w, c] = x.shape as [number, number, number, number];
   const spread = s.pad(s.reshape(x, [n, h, 1, w, 1, c]), [

@@ -34,19 +34,22 @@ function heapOf(backend: BackendLike): HeapBackend | undefined {
  * Host access to a kernel's inputs and its output. On wasm the typed arrays are views of the
  * wasm heap (no copies: reading 16 MB out of a shared heap costs about 20 ms); the output is
  * allocated first, since growing the heap would invalidate earlier views. Elsewhere the inputs
- * are read and the output written back at the end.
+ * are read and the output written back at the end. `accumulates`: the kernel adds into its output
+ * (which must then start at zero) rather than writing every element.
  */
 function hostCall(
   backend: BackendLike,
   inputs: readonly Info[],
   shape: number[],
   dtype: tf.DataType,
+  accumulates: boolean,
 ): { ins: Values[]; out: Values; done: () => Info } {
   const heap = heapOf(backend);
   if (heap !== undefined) {
     const info = heap.makeOutput(shape, dtype);
     const out = heap.typedArrayFromHeap(info);
-    out.fill(0);
+    // The wasm heap is not zeroed; only kernels that add into the output need it to be.
+    if (accumulates) out.fill(0);
     return { ins: inputs.map((t) => heap.typedArrayFromHeap(t)), out, done: () => info };
   }
   const size = prod(shape);
@@ -77,7 +80,7 @@ export function maxPoolGradHost(
     attrs.pad,
     attrs.dimRoundingMode,
   );
-  const io = hostCall(backend, [input, dy], [...input.shape], 'float32');
+  const io = hostCall(backend, [input, dy], [...input.shape], 'float32', true);
   const [x, g] = io.ins as [Float32Array, Float32Array];
   const dx = io.out as Float32Array;
   const [n, h, w, c] = input.shape as [number, number, number, number];
@@ -125,7 +128,7 @@ export function maxPoolGradHost(
 export function tileHost(backend: BackendLike, x: Info, reps: readonly number[]): Info | undefined {
   if (x.dtype === 'string' || x.dtype === 'complex64') return undefined;
   const shape = x.shape.map((d, i) => d * (reps[i] ?? 1));
-  const io = hostCall(backend, [x], shape, x.dtype);
+  const io = hostCall(backend, [x], shape, x.dtype, false);
   const src = io.ins[0] as Values;
   const out = io.out;
   // Place each innermost row of x at its position in the output, strided by the repetitions.
@@ -196,7 +199,7 @@ export function gatherHost(
   const bad = wanted.find((i) => i < 0 || i >= size);
   if (bad !== undefined)
     throw new Error(`GatherV2: the index value ${bad} is not in [0, ${size - 1}]`);
-  const io = hostCall(backend, [x, indices], shape, x.dtype);
+  const io = hostCall(backend, [x, indices], shape, x.dtype, false);
   const [src, ids] = io.ins as [Values, Int32Array];
   for (let o = 0; o < outer; o++) {
     for (let k = 0; k < count; k++) {
@@ -216,7 +219,7 @@ export function unsortedSegmentSum(
 ): Info {
   const rowShape = x.shape.slice(segmentIds.shape.length);
   const row = prod(rowShape);
-  const io = hostCall(backend, [segmentIds, x], [numSegments, ...rowShape], x.dtype);
+  const io = hostCall(backend, [segmentIds, x], [numSegments, ...rowShape], x.dtype, true);
   const [ids, values] = io.ins as [Int32Array, Float32Array | Int32Array];
   const out = io.out;
   ids.forEach((j, i) => {

@@ -40,7 +40,7 @@ export function plainMatMul(
 }
 
 /** Reductions at least this long are done as a tree. */
-export const TREE_FROM = 1024;
+const TREE_FROM = 1024;
 /** The fan-in of each level of the tree. */
 const FAN_IN = 16;
 
