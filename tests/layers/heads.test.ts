@@ -206,20 +206,22 @@ describe('preset heads at their default dimensions', () => {
   });
 
   it('the swav head and the dino bottleneck output unit vectors', () => {
-    const head = swavProjectionHead({ inputDim: 6, hiddenDim: 5, outputDim: 4 });
-    const norms = tf.tidy(() =>
-      Array.from(
-        tf
-          .norm(
-            head.predict(tf.randomNormal([3, 6], 0, 1, 'float32', 1)) as tf.Tensor,
-            'euclidean',
-            1,
-          )
-          .dataSync(),
-      ),
-    );
+    // 64 hidden units: a sample whose ReLU row is all zero (then the output is the zero bias and
+    // its norm 0) has probability about 2^-64 with the unseeded initialisation.
+    const swav = swavProjectionHead({ inputDim: 6, hiddenDim: 64, outputDim: 4 });
+    const dino = dinoHead({ inputDim: 6, hiddenDim: 64, bottleneckDim: 5, outDim: 7 });
+    // DINO's bottleneck: everything but the weight-normalised last layer.
+    const bottleneck = tfl.sequential({ layers: dino.layers.slice(0, -1) });
+    const norms = tf.tidy(() => {
+      const x = tf.randomNormal([3, 6], 0, 1, 'float32', 1);
+      return [swav, bottleneck].flatMap((m) =>
+        Array.from(tf.norm(m.predict(x) as tf.Tensor, 'euclidean', 1).dataSync()),
+      );
+    });
+    expect(norms).toHaveLength(6);
     norms.forEach((n) => expect(n).toBeCloseTo(1, 5));
-    head.dispose();
+    swav.dispose();
+    dino.dispose();
   });
 });
 
