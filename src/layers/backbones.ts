@@ -117,6 +117,13 @@ export interface SmallResNetArgs {
  * A small ResNet of basic blocks (two 3x3 conv -> BN, identity shortcut, or 1x1 conv -> BN where
  * the shape changes; ReLU after the sum), then global average pooling. Output:
  * [batch, widths.at(-1)].
+ *
+ * @example
+ * ```ts
+ * import { smallResNet } from 'tfjs-contrastive/layers';
+ * // ResNet-18's shape (2 blocks per stage) at a quarter of its width, for 32x32 images:
+ * const encoder = smallResNet({ inputShape: [32, 32, 3], widths: [16, 32, 64, 128], blocksPerStage: 2 });
+ * ```
  */
 export function smallResNet(args: SmallResNetArgs): tfl.LayersModel {
   const caller = 'smallResNet';
@@ -177,6 +184,13 @@ export interface TinyVitArgs {
  * frozen by default), class token and learned position embeddings, `depth` pre-norm blocks
  * (layer norm -> multi-head self-attention -> residual; layer norm -> MLP with GELU -> residual),
  * a final layer norm, and the class token's output. Output: [batch, dim].
+ *
+ * @example
+ * ```ts
+ * import { tinyVit } from 'tfjs-contrastive/layers';
+ * // 8x8 = 64 patches of 4x4 pixels, 4 blocks of width 64: features [batch, 64]
+ * const encoder = tinyVit({ inputShape: [32, 32, 3], patchSize: 4 });
+ * ```
  */
 export function tinyVit(args: TinyVitArgs): tfl.LayersModel {
   const caller = 'tinyVit';

@@ -6,6 +6,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { checkBoolean, checkNumber, checkOneOf } from '../core/checks.js';
 import { ContrastiveError } from '../core/errors.js';
 import { describeValue } from '../core/checks.js';
+import { BatchNorm } from './batch-norm.js';
 import { L2Normalize } from './l2-normalize-layer.js';
 import { WeightNormDense } from './weight-norm-dense.js';
 
@@ -43,8 +44,9 @@ export interface MlpHeadArgs {
 
 /**
  * A head of dense blocks (dense -> optional batch norm -> optional activation) as a tfjs-layers
- * `Sequential` model taking `[batch, inputDim]`. Batch norm uses PyTorch's defaults (momentum
- * 0.1, i.e. tfjs `momentum: 0.9`, epsilon 1e-5).
+ * `Sequential` model taking `[batch, inputDim]`. Batch norm is the library's {@link BatchNorm}
+ * with PyTorch's `BatchNorm1d` defaults (momentum 0.1, epsilon 1e-5, unbiased running variance):
+ * tfjs-layers' own fails in training without offset or gain.
  *
  * @example
  * ```ts
@@ -91,14 +93,11 @@ export function mlpHead(args: MlpHeadArgs): tfl.Sequential {
     );
     if (bn !== false) {
       const options = bn === true ? {} : bn;
-      model.add(
-        tfl.layers.batchNormalization({
-          momentum: 0.9,
-          epsilon: 1e-5,
-          center: options.center ?? true,
-          scale: options.scale ?? true,
-        }),
-      );
+      const center = options.center ?? true;
+      checkBoolean(caller, `${at}.batchNorm.center`, center);
+      const scale = options.scale ?? true;
+      checkBoolean(caller, `${at}.batchNorm.scale`, scale);
+      model.add(new BatchNorm({ center, scale }));
     }
     if (activation !== 'linear') model.add(tfl.layers.activation({ activation }));
   });
@@ -137,6 +136,21 @@ export function simclrV1Projector(dims: HeadDims): tfl.Sequential {
 /**
  * SimCLR v2 projection head: 3 layers, BN on every layer, ReLU (and BN offset) on all but the
  * last. Defaults: hidden = inputDim, out = 128.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { ntXentLoss } from 'tfjs-contrastive';
+ * import { simclrV2Projector, smallResNet } from 'tfjs-contrastive/layers';
+ *
+ * const encoder = smallResNet({ inputShape: [32, 32, 3] }); // features [batch, 64]
+ * const projector = simclrV2Projector({ inputDim: 64 }); // 64 -> 64 -> 64 -> 128
+ * const project = (x: tf.Tensor4D) =>
+ *   projector.apply(encoder.apply(x, { training: true }), { training: true }) as tf.Tensor2D;
+ * // view1, view2: [batch, 32, 32, 3], two augmentations of the same images
+ * const loss = ntXentLoss(project(view1), project(view2), { temperature: 0.5 });
+ * ```
  */
 export function simclrV2Projector(dims: HeadDims): tfl.Sequential {
   const hidden = dims.hiddenDim ?? dims.inputDim;
@@ -176,6 +190,14 @@ function mocoV3Mlp(name: string, layers: number, dims: HeadDims): tfl.Sequential
 /**
  * MoCo v3 projector (facebookresearch/moco-v3 `_build_mlp`): 2 layers after a ResNet, 3 after a
  * ViT (`layers`). Defaults: hidden 4096, out 256.
+ *
+ * @example
+ * ```ts
+ * import { mocoV3Predictor, mocoV3Projector, tinyVit } from 'tfjs-contrastive/layers';
+ * const encoder = tinyVit({ inputShape: [32, 32, 3] }); // [batch, 64]
+ * const projector = mocoV3Projector({ inputDim: 64, layers: 3, hiddenDim: 512 }); // -> 256
+ * const predictor = mocoV3Predictor({ inputDim: 256, hiddenDim: 512 }); // -> 256
+ * ```
  */
 export function mocoV3Projector(dims: HeadDims & { readonly layers?: 2 | 3 }): tfl.Sequential {
   const layers = dims.layers ?? 2;
@@ -200,7 +222,16 @@ function byolMlp(name: string, dims: HeadDims): tfl.Sequential {
   });
 }
 
-/** BYOL projector: dense(4096) -> BN -> ReLU -> dense(256). */
+/** BYOL projector: dense(4096) -> BN -> ReLU -> dense(256). *
+ * @example
+ * ```ts
+ * import { byolPredictor, byolProjector } from 'tfjs-contrastive/layers';
+ * // The paper's widths after a 512-wide backbone; smaller ones for a small encoder:
+ * const projector = byolProjector({ inputDim: 512 }); // 512 -> 4096 -> 256
+ * const predictor = byolPredictor({ inputDim: 256 }); // 256 -> 4096 -> 256
+ * const small = byolProjector({ inputDim: 128, hiddenDim: 512, outputDim: 64 });
+ * ```
+ */
 export function byolProjector(dims: HeadDims): tfl.Sequential {
   return byolMlp('byol_projector', dims);
 }
@@ -213,6 +244,13 @@ export function byolPredictor(dims: HeadDims): tfl.Sequential {
 /**
  * SimSiam projector (facebookresearch/simsiam): 3 dense layers without bias, BN + ReLU after the
  * first two, BN without affine after the last. Defaults: hidden 2048, out 2048.
+ *
+ * @example
+ * ```ts
+ * import { simsiamPredictor, simsiamProjector } from 'tfjs-contrastive/layers';
+ * const projector = simsiamProjector({ inputDim: 512 }); // 512 -> 2048 -> 2048 -> 2048
+ * const predictor = simsiamPredictor({ inputDim: 2048 }); // 2048 -> 512 -> 2048
+ * ```
  */
 export function simsiamProjector(dims: HeadDims): tfl.Sequential {
   const hidden = dims.hiddenDim ?? 2048;
@@ -242,6 +280,15 @@ export function simsiamPredictor(dims: HeadDims): tfl.Sequential {
 /**
  * SwAV projection head: dense(hidden) -> BN -> ReLU -> dense(out) -> L2 normalisation (the
  * prototypes, a {@link Prototypes} layer, come after it). Defaults: hidden 2048, out 128.
+ *
+ * @example
+ * ```ts
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { Prototypes, swavProjectionHead } from 'tfjs-contrastive/layers';
+ * const head = swavProjectionHead({ inputDim: 128, hiddenDim: 512 }); // unit vectors [batch, 128]
+ * const prototypes = new Prototypes({ count: 300 });
+ * const scores = tfl.sequential({ layers: [head, prototypes] }); // [batch, 300]
+ * ```
  */
 export function swavProjectionHead(dims: HeadDims): tfl.Sequential {
   const head = mlpHead({
@@ -284,6 +331,15 @@ export interface DinoHeadArgs {
  * start truncated-normal with std 0.02 and zero biases, as in facebookresearch/dino. The last
  * layer is `head.layers[head.layers.length - 1]`; call its `setStep(step)` each step to keep it
  * frozen for `freezeLastLayerSteps`.
+ *
+ * @example
+ * ```ts
+ * import { WeightNormDense, dinoHead } from 'tfjs-contrastive/layers';
+ * const head = dinoHead({ inputDim: 64, outDim: 4096, freezeLastLayerSteps: 469 });
+ * const last = head.layers[head.layers.length - 1] as WeightNormDense;
+ * // each step, before the loss: frozen for the first 469 steps
+ * last.setStep(step);
+ * ```
  */
 export function dinoHead(args: DinoHeadArgs): tfl.Sequential {
   const caller = 'dinoHead';

@@ -1,4 +1,5 @@
 export { L2Normalize, type L2NormalizeArgs } from './l2-normalize-layer.js';
+export { BatchNorm, type BatchNormArgs } from './batch-norm.js';
 export { WeightNormDense, type WeightNormDenseArgs } from './weight-norm-dense.js';
 export { Prototypes, type PrototypesArgs } from './prototypes.js';
 export {

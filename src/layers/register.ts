@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { BatchNorm } from './batch-norm.js';
 import { L2Normalize } from './l2-normalize-layer.js';
 import { Prototypes } from './prototypes.js';
 import { ClassTokenPosition, MultiHeadSelfAttention, SelectToken } from './vit-layers.js';
@@ -7,6 +8,7 @@ import { WeightNormDense } from './weight-norm-dense.js';
 /** The library's custom layer classes, by registered class name. */
 export const LAYER_CLASSES = [
   L2Normalize,
+  BatchNorm,
   WeightNormDense,
   Prototypes,
   ClassTokenPosition,

@@ -8,6 +8,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
 import { l2Normalize } from '../../src/core/index.js';
 import {
+  BatchNorm,
   ClassTokenPosition,
   L2Normalize,
   MultiHeadSelfAttention,
@@ -24,6 +25,9 @@ registerLayers();
 describeBackends('custom layers', ({ tol }) => {
   const layerCases: [string, () => tfl.layers.Layer, number[]][] = [
     ['L2Normalize', () => new L2Normalize({ epsilon: 1e-9 }), [6]],
+    ['BatchNorm', () => new BatchNorm({ momentum: 0.2, epsilon: 1e-4 }), [6]],
+    ['BatchNorm (gain only)', () => new BatchNorm({ center: false }), [6]],
+    ['BatchNorm (no affine)', () => new BatchNorm({ center: false, scale: false }), [6]],
     ['WeightNormDense (gain fixed)', () => new WeightNormDense({ units: 5, seed: 3 }), [6]],
     [
       'WeightNormDense (trainable gain, bias)',
@@ -59,7 +63,7 @@ describeBackends('custom layers', ({ tol }) => {
   }
 
   for (const [title, make, shape] of layerCases.filter(
-    ([t]) => !/L2Normalize|SelectToken/.test(t),
+    ([t]) => !/L2Normalize|SelectToken|no affine/.test(t),
   )) {
     it(`${title}: a training step changes every trainable weight`, () => {
       const layer = make();
@@ -163,6 +167,7 @@ describeBackends('custom layers', ({ tol }) => {
   it('registerLayers names every class with the stable prefix', () => {
     expect(registerLayers()).toEqual([
       'TfjsContrastive>L2Normalize',
+      'TfjsContrastive>BatchNorm',
       'TfjsContrastive>WeightNormDense',
       'TfjsContrastive>Prototypes',
       'TfjsContrastive>ClassTokenPosition',

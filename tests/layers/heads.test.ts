@@ -19,8 +19,11 @@ import {
   simclrV2Projector,
   simsiamPredictor,
   simsiamProjector,
+  registerLayers,
   swavProjectionHead,
 } from '../../src/layers/index.js';
+import { describeBackends } from '../support/backends.js';
+import { randomInput, roundTrip, trainSteps, weightsOf } from '../support/layers.js';
 
 // Parameter counts of single layers: [trainable, non-trainable].
 const linear = (i: number, o: number, bias: boolean): [number, number] => [
@@ -241,10 +244,10 @@ describe('mlpHead', () => {
     const classes = head.layers.map((l) => l.getClassName());
     expect(classes).toEqual([
       'Dense',
-      'BatchNormalization',
+      'TfjsContrastive>BatchNorm',
       'Activation',
       'Dense',
-      'BatchNormalization',
+      'TfjsContrastive>BatchNorm',
       'Dense',
     ]);
     head.dispose();
@@ -259,6 +262,57 @@ describe('mlpHead', () => {
     expect(() =>
       mlpHead({ inputDim: 4, blocks: [{ units: 2, activation: 'tanh' as 'relu' }] }),
     ).toThrow(/activation/);
+    expect(() =>
+      mlpHead({
+        inputDim: 4,
+        blocks: [{ units: 2, batchNorm: { center: 0 as unknown as boolean } }],
+      }),
+    ).toThrow(/args\.blocks\[0\]\.batchNorm\.center/);
     expect(() => mocoV3Projector({ inputDim: 4, layers: 4 as 3 })).toThrow(/dims\.layers/);
   });
+});
+
+// Small widths: what matters is that each preset trains (tfjs-layers' own batch norm fails in
+// training without offset or gain, which SimCLR's, MoCo v3's and SimSiam's heads need).
+const D = { inputDim: 6, hiddenDim: 10, outputDim: 4 };
+const trainable: [string, () => tfl.Sequential][] = [
+  ['simclrV1Projector', () => simclrV1Projector(D)],
+  ['simclrV2Projector', () => simclrV2Projector(D)],
+  ['mocoV2Projector', () => mocoV2Projector(D)],
+  ['mocoV3Projector (3 layers)', () => mocoV3Projector({ ...D, layers: 3 })],
+  ['mocoV3Predictor', () => mocoV3Predictor(D)],
+  ['byolProjector', () => byolProjector(D)],
+  ['byolPredictor', () => byolPredictor(D)],
+  ['simsiamProjector', () => simsiamProjector(D)],
+  ['simsiamPredictor', () => simsiamPredictor(D)],
+  ['swavProjectionHead', () => swavProjectionHead(D)],
+  [
+    'dinoHead',
+    () => dinoHead({ inputDim: 6, hiddenDim: 10, bottleneckDim: 4, outDim: 5, useBatchNorm: true }),
+  ],
+];
+
+describeBackends('preset heads train', () => {
+  registerLayers();
+  for (const [title, make] of trainable) {
+    it(`${title}: a training step changes every trainable weight and the running statistics; save/load keeps the outputs`, async () => {
+      const head = make();
+      const before = weightsOf(head);
+      trainSteps(head, [8, 6], 1);
+      const after = weightsOf(head);
+      expect(head.trainableWeights.length).toBeGreaterThan(0);
+      for (const w of head.trainableWeights)
+        expect(after[w.name], w.name).not.toEqual(before[w.name]);
+      const running = head.nonTrainableWeights.filter((w) => /moving_(mean|variance)/.test(w.name));
+      if (title !== 'mocoV2Projector') expect(running.length).toBeGreaterThan(0);
+      for (const w of running) expect(after[w.name], w.name).not.toEqual(before[w.name]);
+      const loaded = await roundTrip(head);
+      const x = randomInput([3, 6], 5);
+      const [a, b] = [head.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
+      expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+      tf.dispose([x, a, b]);
+      head.dispose();
+      loaded.dispose();
+    });
+  }
 });
