@@ -15,20 +15,34 @@ function apply(layer: tfl.layers.Layer, x: Node | Node[]): Node {
   return layer.apply(x) as Node;
 }
 
-function checkImageShape(caller: string, shape: unknown): [number, number, number] {
+/**
+ * [height, width, channels] of positive integers; with `anySize`, height and width may be null (a
+ * conv net with global pooling takes any size, e.g. multi-crop's views).
+ */
+function checkImageShape<AnySize extends boolean>(
+  caller: string,
+  shape: unknown,
+  anySize: AnySize,
+): AnySize extends true ? [number | null, number | null, number] : [number, number, number] {
+  const positive = (d: unknown): boolean => typeof d === 'number' && Number.isInteger(d) && d >= 1;
+  const side = (d: unknown): boolean => positive(d) || (anySize && d === null);
   const ok =
     Array.isArray(shape) &&
     shape.length === 3 &&
-    shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 1);
+    side(shape[0]) &&
+    side(shape[1]) &&
+    positive(shape[2]);
   if (!ok) {
     throw new ContrastiveError({
       caller,
       argument: 'args.inputShape',
-      expected: 'the image shape [height, width, channels], e.g. [28, 28, 1] or [32, 32, 3]',
+      expected: `the image shape [height, width, channels], e.g. [28, 28, 1] or [32, 32, 3]${
+        anySize ? ', or [null, null, channels] for any size' : ''
+      }`,
       received: describeValue(shape),
     });
   }
-  return shape as [number, number, number];
+  return shape as never;
 }
 
 function checkWidths(caller: string, argument: string, widths: unknown): readonly number[] {
@@ -64,8 +78,11 @@ function convBn(
 
 /** Options of {@link smallConvNet}. */
 export interface SmallConvNetArgs {
-  /** Image shape [height, width, channels], e.g. [28, 28, 1] (Fashion-MNIST) or [32, 32, 3]. */
-  readonly inputShape: readonly [number, number, number];
+  /**
+   * Image shape [height, width, channels], e.g. [28, 28, 1] (Fashion-MNIST) or [32, 32, 3]; height
+   * and width may be `null` for a network that takes any size (multi-crop: SwAV, DINO).
+   */
+  readonly inputShape: readonly [number | null, number | null, number];
   /** Filters of each conv -> BN -> ReLU -> max-pool stage. Default [32, 64, 128]. */
   readonly widths?: readonly number[];
   /** The model's name. Default 'small_conv_net'. */
@@ -80,11 +97,13 @@ export interface SmallConvNetArgs {
  * ```ts
  * import { smallConvNet } from 'tfjs-contrastive/layers';
  * const encoder = smallConvNet({ inputShape: [28, 28, 1] }); // features [batch, 128]
+ * // any image size, e.g. for multi-crop's global and local views:
+ * const any = smallConvNet({ inputShape: [null, null, 3] });
  * ```
  */
 export function smallConvNet(args: SmallConvNetArgs): tfl.LayersModel {
   const caller = 'smallConvNet';
-  const shape = checkImageShape(caller, args.inputShape);
+  const shape = checkImageShape(caller, args.inputShape, true);
   const widths = checkWidths(caller, 'args.widths', args.widths ?? [32, 64, 128]);
   const input = tfl.input({ shape });
   let x: Node = input;
@@ -98,8 +117,8 @@ export function smallConvNet(args: SmallConvNetArgs): tfl.LayersModel {
 
 /** Options of {@link smallResNet}. */
 export interface SmallResNetArgs {
-  /** Image shape [height, width, channels]. */
-  readonly inputShape: readonly [number, number, number];
+  /** Image shape [height, width, channels]; height and width may be `null` (any size). */
+  readonly inputShape: readonly [number | null, number | null, number];
   /** Filters of each stage (each stage after the first halves the resolution). Default [16, 32, 64]. */
   readonly widths?: readonly number[];
   /** Basic blocks per stage. Default 1. */
@@ -127,7 +146,7 @@ export interface SmallResNetArgs {
  */
 export function smallResNet(args: SmallResNetArgs): tfl.LayersModel {
   const caller = 'smallResNet';
-  const shape = checkImageShape(caller, args.inputShape);
+  const shape = checkImageShape(caller, args.inputShape, true);
   const widths = checkWidths(caller, 'args.widths', args.widths ?? [16, 32, 64]);
   const blocks = args.blocksPerStage ?? 1;
   checkNumber(caller, 'args.blocksPerStage', blocks, { integer: true, min: 1 });
@@ -194,7 +213,7 @@ export interface TinyVitArgs {
  */
 export function tinyVit(args: TinyVitArgs): tfl.LayersModel {
   const caller = 'tinyVit';
-  const [h, w, c] = checkImageShape(caller, args.inputShape);
+  const [h, w, c] = checkImageShape(caller, args.inputShape, false);
   const patch = args.patchSize ?? 4;
   checkNumber(caller, 'args.patchSize', patch, { integer: true, min: 1 });
   if (h % patch !== 0 || w % patch !== 0) {

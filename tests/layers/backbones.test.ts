@@ -131,6 +131,51 @@ describeBackends('backbones', () => {
     });
   }
 
+  for (const [title, make, fixed] of [
+    [
+      'smallConvNet',
+      (side: number | null) => smallConvNet({ inputShape: [side, side, 3], widths: [4, 8] }),
+      16,
+    ],
+    [
+      'smallResNet',
+      (side: number | null) => smallResNet({ inputShape: [side, side, 3], widths: [4, 8] }),
+      16,
+    ],
+  ] as const) {
+    it(`${title} with [null, null, 3] takes any image size (multi-crop) and has the fixed-size parameters`, () => {
+      const any = make(null);
+      const sized = make(fixed);
+      expect(any.countParams()).toBe(sized.countParams());
+      for (const side of [16, 7, 24]) {
+        const x = randomInput([2, side, side, 3], side);
+        const y = any.predict(x) as tf.Tensor;
+        expect(y.shape).toEqual([2, 8]);
+        tf.dispose([x, y]);
+      }
+      // One loss over a global (16) and a local (8) view trains the shared weights.
+      const before = weightsOf(any);
+      const optimizer = tf.train.sgd(0.1);
+      const [g, l] = [randomInput([2, 16, 16, 3], 1), randomInput([2, 8, 8, 3], 2)];
+      optimizer.minimize(
+        () =>
+          tf.sum(
+            tf.mul(
+              any.apply(g, { training: true }) as tf.Tensor,
+              any.apply(l, { training: true }) as tf.Tensor,
+            ),
+          ) as tf.Scalar,
+      );
+      const after = weightsOf(any);
+      for (const w of any.trainableWeights)
+        expect(after[w.name], w.name).not.toEqual(before[w.name]);
+      tf.dispose([g, l]);
+      optimizer.dispose();
+      any.dispose();
+      sized.dispose();
+    });
+  }
+
   it('tinyVit clones as a momentum encoder (custom layers rebuilt), and EMA moves it towards the online one', () => {
     const online = tinyVit({ inputShape: [8, 8, 3], dim: 8, depth: 1, heads: 2 });
     const target = cloneAsMomentumEncoder(online);
@@ -174,6 +219,12 @@ it('backbones and folderIO reject bad arguments with a ContrastiveError', () => 
     smallConvNet({ inputShape: [28, 28] as unknown as [number, number, number] }),
   ).toThrow(/args\.inputShape/);
   expect(() => smallConvNet({ inputShape: [28, 28, 1], widths: [] })).toThrow(ContrastiveError);
+  expect(() => smallResNet({ inputShape: [null, null, null as unknown as number] })).toThrow(
+    /args\.inputShape/,
+  );
+  expect(() =>
+    tinyVit({ inputShape: [null, null, 3] as unknown as [number, number, number] }),
+  ).toThrow(/args\.inputShape/);
   expect(() => smallResNet({ inputShape: [32, 32, 3], blocksPerStage: 0 })).toThrow(
     /blocksPerStage/,
   );
