@@ -204,11 +204,17 @@ export interface TinyVitArgs {
  * (layer norm -> multi-head self-attention -> residual; layer norm -> MLP with GELU -> residual),
  * a final layer norm, and the class token's output. Output: [batch, dim].
  *
+ * The position embeddings are learned for `inputShape`'s patch grid; the model takes images of
+ * other sizes too (multiples of the patch size: multi-crop's local views), with the embeddings
+ * resized bilinearly to their grid, as DINO does (see {@link ClassTokenPosition}).
+ *
  * @example
  * ```ts
  * import { tinyVit } from 'tfjs-contrastive/layers';
  * // 8x8 = 64 patches of 4x4 pixels, 4 blocks of width 64: features [batch, 64]
  * const encoder = tinyVit({ inputShape: [32, 32, 3], patchSize: 4 });
+ * // DINO's local views of 12x12 pixels: a 3x3 grid, the position embeddings resized to it
+ * const local = encoder.predict(tf.zeros([8, 12, 12, 3]));
  * ```
  */
 export function tinyVit(args: TinyVitArgs): tfl.LayersModel {
@@ -243,7 +249,8 @@ export function tinyVit(args: TinyVitArgs): tfl.LayersModel {
   const frozen = args.frozenPatchProjection ?? true;
   checkBoolean(caller, 'args.frozenPatchProjection', frozen);
 
-  const input = tfl.input({ shape: [h, w, c] });
+  // Any image size: position embeddings are learned for inputShape's grid and resized for others.
+  const input = tfl.input({ shape: [null, null, c] });
   const projection = tfl.layers.conv2d({
     filters: dim,
     kernelSize: patch,
@@ -253,8 +260,7 @@ export function tinyVit(args: TinyVitArgs): tfl.LayersModel {
     trainable: !frozen,
   });
   let x = apply(projection, input);
-  x = apply(tfl.layers.reshape({ targetShape: [(h / patch) * (w / patch), dim] }), x);
-  x = apply(new ClassTokenPosition({}), x);
+  x = apply(new ClassTokenPosition({ grid: [h / patch, w / patch] }), x);
   for (let i = 0; i < depth; i++) {
     const attended = apply(
       new MultiHeadSelfAttention({ heads }),

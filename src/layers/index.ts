@@ -4,6 +4,7 @@ export { WeightNormDense, type WeightNormDenseArgs } from './weight-norm-dense.j
 export { Prototypes, type PrototypesArgs } from './prototypes.js';
 export {
   ClassTokenPosition,
+  type ClassTokenPositionArgs,
   MultiHeadSelfAttention,
   SelectToken,
   type MultiHeadSelfAttentionArgs,

@@ -5,13 +5,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { checkNumber } from '../core/checks.js';
+import { checkNumber, describeValue } from '../core/checks.js';
+import { ContrastiveError } from '../core/errors.js';
 import { type BaseLayerArgs, CLASS_PREFIX, defaultName, singleShape, single } from './base.js';
 
-function tokenShape(inputShape: tfl.Shape | tfl.Shape[]): [number, number] {
+/** [T, D] of [batch, T, D] tokens; T may be unknown, D must be known. */
+function tokenShape(inputShape: tfl.Shape | tfl.Shape[]): [number | null, number] {
   const shape = singleShape(inputShape);
-  const [, tokens, dim] = shape;
-  if (shape.length !== 3 || typeof tokens !== 'number' || typeof dim !== 'number') {
+  const [, tokens = null, dim] = shape;
+  if (shape.length !== 3 || typeof dim !== 'number') {
     throw new Error(`tfjs-contrastive: expected tokens [batch, T, D], got [${shape.join(', ')}]`);
   }
   return [tokens, dim];
@@ -21,47 +23,166 @@ const TRUNC_02 = (): ReturnType<typeof tfl.initializers.truncatedNormal> =>
   tfl.initializers.truncatedNormal({ stddev: 0.02 });
 
 /**
- * Prepends a learned class token to [batch, T, D] tokens and adds learned position embeddings:
- * [batch, T + 1, D]. Weights `cls` [1, 1, D] and `position` [1, T + 1, D], truncated normal with
- * std 0.02 as in the ViT and MoCo v3 code.
+ * The [out, in] matrix of 1-D linear interpolation with half-pixel centres (PyTorch's
+ * `interpolate(mode='bilinear', align_corners=False)` along one axis): output i samples the input
+ * at (i + 0.5) in / out - 0.5, clamped to the ends.
+ */
+function linearResizeMatrix(out: number, size: number): Float32Array {
+  const m = new Float32Array(out * size);
+  for (let i = 0; i < out; i++) {
+    const src = Math.min(Math.max(((i + 0.5) * size) / out - 0.5, 0), size - 1);
+    const lo = Math.floor(src);
+    const hi = Math.min(lo + 1, size - 1);
+    const t = src - lo;
+    m[i * size + lo] = (m[i * size + lo] ?? 0) + 1 - t;
+    m[i * size + hi] = (m[i * size + hi] ?? 0) + t;
+  }
+  return m;
+}
+
+/**
+ * Bilinear resize of a [h, w, D] grid to [oh, ow, D] as two plain matrix products (differentiable
+ * on every backend; tfjs's resize gradient ignores half-pixel centres).
+ */
+function resizeGrid(grid: tf.Tensor3D, oh: number, ow: number): tf.Tensor3D {
+  const [h, w, d] = grid.shape;
+  const rows = tf.tensor2d(linearResizeMatrix(oh, h), [oh, h]);
+  const cols = tf.tensor2d(linearResizeMatrix(ow, w), [ow, w]);
+  // [oh, h] x [h, w d] -> [oh, w, d] -> [w, oh d]; [ow, w] x [w, oh d] -> [ow, oh, d] -> [oh, ow, d]
+  const byRows = tf.reshape(tf.matMul(rows, tf.reshape(grid, [h, w * d])), [oh, w, d]);
+  const swapped = tf.reshape(tf.transpose(byRows, [1, 0, 2]), [w, oh * d]);
+  const byCols = tf.reshape<tf.Rank.R3>(tf.matMul(cols, swapped), [ow, oh, d]);
+  return tf.transpose(byCols, [1, 0, 2]);
+}
+
+/** Options of {@link ClassTokenPosition}. */
+export interface ClassTokenPositionArgs extends BaseLayerArgs {
+  /**
+   * The patch grid [rows, columns] whose position embeddings are learned. Needed when the input
+   * grid's size is unknown when the layer is built (a ViT that takes any image size); otherwise
+   * taken from the input.
+   */
+  readonly grid?: readonly [number, number];
+}
+
+/**
+ * Flattens a grid of patch embeddings [batch, rows, cols, D] into tokens, prepends a learned class
+ * token and adds learned position embeddings: [batch, 1 + rows cols, D]. Weights `cls` [1, 1, D]
+ * and `position` [1, 1 + R C, D] for the learned grid R x C, truncated normal with std 0.02 as in
+ * the ViT and MoCo v3 code.
+ *
+ * A grid of another size (multi-crop's local views in DINO) gets the patch position embeddings
+ * resized bilinearly to it (half-pixel centres; DINO's `interpolate_pos_encoding` is bicubic), the
+ * class token's unchanged. Tokens [batch, T, D] are also accepted when T is the learned count.
  */
 export class ClassTokenPosition extends tfl.layers.Layer {
   /** The registered class name. */
   static readonly className = `${CLASS_PREFIX}ClassTokenPosition`;
+  /** The learned patch grid [rows, columns], once known. */
+  grid: [number, number] | undefined;
   private cls?: tfl.LayerVariable;
   private position?: tfl.LayerVariable;
 
   /**
    * Creates the layer; weights are made when it is first applied.
    *
-   * @param args - the usual layer arguments (name, ...).
+   * @param args - the learned grid (optional) and the usual layer arguments (name, ...).
    */
-  constructor(args: BaseLayerArgs = {}) {
+  constructor(args: ClassTokenPositionArgs = {}) {
     super({ ...args, name: args.name ?? defaultName('class_token_position') });
+    if (args.grid !== undefined) {
+      const grid: unknown = args.grid;
+      if (!Array.isArray(grid) || grid.length !== 2) {
+        throw new ContrastiveError({
+          caller: 'ClassTokenPosition',
+          argument: 'args.grid',
+          expected: '[rows, columns] of the patch grid',
+          received: describeValue(grid),
+        });
+      }
+      checkNumber('ClassTokenPosition', 'args.grid[0]', grid[0], { integer: true, min: 1 });
+      checkNumber('ClassTokenPosition', 'args.grid[1]', grid[1], { integer: true, min: 1 });
+      this.grid = [args.grid[0], args.grid[1]];
+    }
+  }
+
+  /** [rows, cols, D] of a patch grid input, or [T, 1, D] of tokens. */
+  private static inputGrid(
+    inputShape: tfl.Shape | tfl.Shape[],
+  ): [number | null, number | null, number] {
+    const shape = singleShape(inputShape);
+    if (shape.length === 4) {
+      const [, rows = null, cols = null, dim] = shape;
+      if (typeof dim !== 'number')
+        throw new Error('tfjs-contrastive: ClassTokenPosition needs a known width');
+      return [rows, cols, dim];
+    }
+    const [tokens, dim] = tokenShape(shape);
+    return [tokens, 1, dim];
   }
 
   override build(inputShape: tfl.Shape | tfl.Shape[]): void {
-    const [tokens, dim] = tokenShape(inputShape);
+    const [rows, cols, dim] = ClassTokenPosition.inputGrid(inputShape);
+    if (this.grid === undefined) {
+      if (rows === null || cols === null) {
+        throw new ContrastiveError({
+          caller: 'ClassTokenPosition',
+          argument: 'args.grid',
+          expected: 'the learned patch grid, since the input grid has no known size',
+          received: 'undefined',
+        });
+      }
+      this.grid = [rows, cols];
+    }
+    const count = this.grid[0] * this.grid[1];
     this.cls = this.addWeight('cls', [1, 1, dim], 'float32', TRUNC_02());
-    this.position = this.addWeight('position', [1, tokens + 1, dim], 'float32', TRUNC_02());
+    this.position = this.addWeight('position', [1, count + 1, dim], 'float32', TRUNC_02());
     this.built = true;
   }
 
   override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
-    const [tokens, dim] = tokenShape(inputShape);
-    return [null, tokens + 1, dim];
+    const [rows, cols, dim] = ClassTokenPosition.inputGrid(inputShape);
+    return [null, rows === null || cols === null ? null : rows * cols + 1, dim];
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = single(inputs);
-      if (this.cls === undefined || this.position === undefined) {
+      const { cls, position, grid } = this;
+      if (cls === undefined || position === undefined || grid === undefined) {
         throw new Error('tfjs-contrastive: ClassTokenPosition not built');
       }
-      const batch = x.shape[0];
-      const cls = tf.tile(this.cls.read(), [batch, 1, 1]);
-      return tf.add(tf.concat([cls, x], 1), this.position.read());
+      const [batch = 1, rows = 1] = x.shape;
+      const dim = x.shape[x.rank - 1] ?? 1;
+      const cols = x.rank === 4 ? (x.shape[2] ?? 1) : 1;
+      const learned = grid[0] * grid[1];
+      const count = rows * cols;
+      let pos: tf.Tensor = position.read();
+      if (count !== learned) {
+        if (x.rank !== 4) {
+          throw new ContrastiveError({
+            caller: 'ClassTokenPosition',
+            argument: 'inputs',
+            expected: `${learned} tokens, or a patch grid [batch, rows, cols, D] of any size`,
+            received: `tokens [${x.shape.join(', ')}]`,
+          });
+        }
+        const patches = tf.reshape<tf.Rank.R3>(tf.slice(pos, [0, 1, 0], [1, learned, dim]), [
+          grid[0],
+          grid[1],
+          dim,
+        ]);
+        const resized = tf.reshape(resizeGrid(patches, rows, cols), [1, count, dim]);
+        pos = tf.concat([tf.slice(pos, [0, 0, 0], [1, 1, dim]), resized], 1);
+      }
+      const tokens = tf.reshape(x, [batch, count, dim]);
+      const clsTokens = tf.tile(cls.read(), [batch, 1, 1]);
+      return tf.add(tf.concat([clsTokens, tokens], 1), pos);
     });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), ...(this.grid === undefined ? {} : { grid: [...this.grid] }) };
   }
 }
 

@@ -20,7 +20,7 @@ import {
   tinyVit,
 } from '../../src/layers/index.js';
 import { describeBackends } from '../support/backends.js';
-import { randomInput, roundTrip, trainSteps, weightsOf } from '../support/layers.js';
+import { mixedSizeStep, randomInput, roundTrip, trainSteps, weightsOf } from '../support/layers.js';
 
 registerLayers();
 const work = mkdtempSync(join(tmpdir(), 'tfjs-contrastive-io-'));
@@ -147,30 +147,11 @@ describeBackends('backbones', () => {
       const any = make(null);
       const sized = make(fixed);
       expect(any.countParams()).toBe(sized.countParams());
-      for (const side of [16, 7, 24]) {
-        const x = randomInput([2, side, side, 3], side);
-        const y = any.predict(x) as tf.Tensor;
-        expect(y.shape).toEqual([2, 8]);
-        tf.dispose([x, y]);
-      }
-      // One loss over a global (16) and a local (8) view trains the shared weights.
-      const before = weightsOf(any);
-      const optimizer = tf.train.sgd(0.1);
-      const [g, l] = [randomInput([2, 16, 16, 3], 1), randomInput([2, 8, 8, 3], 2)];
-      optimizer.minimize(
-        () =>
-          tf.sum(
-            tf.mul(
-              any.apply(g, { training: true }) as tf.Tensor,
-              any.apply(l, { training: true }) as tf.Tensor,
-            ),
-          ) as tf.Scalar,
-      );
-      const after = weightsOf(any);
+      // Outputs for three sizes; one loss over a global (16) and a local (8) view trains the
+      // shared weights.
+      const { before, after } = mixedSizeStep(any, [16, 7, 24], 8);
       for (const w of any.trainableWeights)
         expect(after[w.name], w.name).not.toEqual(before[w.name]);
-      tf.dispose([g, l]);
-      optimizer.dispose();
       any.dispose();
       sized.dispose();
     });

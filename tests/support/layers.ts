@@ -60,3 +60,37 @@ export function trainSteps(model: tfl.LayersModel, inputShape: number[], steps: 
   tf.dispose([x, target]);
   return losses;
 }
+
+/**
+ * Multi-crop check: for each side, the model maps [2, side, side, 3] images to [2, width]; then
+ * one SGD step on a loss over a 16x16 and an 8x8 view; returns the weights before and after.
+ */
+export function mixedSizeStep(
+  model: tfl.LayersModel,
+  sides: readonly number[],
+  width: number,
+): { before: Record<string, number[]>; after: Record<string, number[]> } {
+  for (const side of sides) {
+    const x = randomInput([2, side, side, 3], side);
+    const y = model.predict(x) as tf.Tensor;
+    if (y.shape.join() !== [2, width].join()) {
+      throw new Error(`side ${side}: output [${y.shape.join(', ')}], expected [2, ${width}]`);
+    }
+    tf.dispose([x, y]);
+  }
+  const before = weightsOf(model);
+  const optimizer = tf.train.sgd(0.1);
+  const [g, l] = [randomInput([2, 16, 16, 3], 1), randomInput([2, 8, 8, 3], 2)];
+  optimizer.minimize(
+    () =>
+      tf.sum(
+        tf.mul(
+          model.apply(g, { training: true }) as tf.Tensor,
+          model.apply(l, { training: true }) as tf.Tensor,
+        ),
+      ) as tf.Scalar,
+  );
+  tf.dispose([g, l]);
+  optimizer.dispose();
+  return { before, after: weightsOf(model) };
+}
