@@ -119,7 +119,7 @@ function checkPairs(target: readonly unknown[], online: readonly unknown[]): voi
  * ```ts
  * import { cloneAsMomentumEncoder, cosineMomentum, emaUpdate } from 'tfjs-contrastive';
  *
- * const target = await cloneAsMomentumEncoder(online);
+ * const target = cloneAsMomentumEncoder(online);
  * // after each optimiser step:
  * emaUpdate(target, online, cosineMomentum(step, totalSteps, 0.996));
  * ```
