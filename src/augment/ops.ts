@@ -138,6 +138,21 @@ function fromPlanes(planes: readonly tf.Tensor3D[]): Images {
  * Crops box i out of image i and resizes it to `size` (bilinear), mirrored left-right where
  * `flip[i]`, for the whole batch in one crop-and-resize. A box of exactly the output size returns
  * its pixels unchanged.
+ *
+ * @example
+ * ```ts
+ * import { cropResize } from 'tfjs-contrastive/augment';
+ * // images: [2, 32, 32, 3]. The centre 16x16 of the first, the whole second mirrored, both at 24x24.
+ * const views = cropResize(
+ *   images,
+ *   [
+ *     { top: 8, left: 8, height: 16, width: 16 },
+ *     { top: 0, left: 0, height: 32, width: 32 },
+ *   ],
+ *   [24, 24],
+ *   [false, true],
+ * );
+ * ```
  */
 export function cropResize(
   images: Images,
@@ -227,7 +242,16 @@ export function flipHorizontal(images: Images, flip: readonly boolean[]): Images
   return tf.tidy(() => tf.where(mask(flags), tf.reverse(images, 2), images));
 }
 
-/** x b, clipped: brightness factor b per image (1 = unchanged). */
+/** x b, clipped: brightness factor b per image (1 = unchanged). *
+ * @example
+ * ```ts
+ * import { adjustBrightness, adjustContrast, adjustHue } from 'tfjs-contrastive/augment';
+ * // one factor per image: the first darker, the second brighter
+ * const brighter = adjustBrightness(images, [0.6, 1.4]);
+ * const flatter = adjustContrast(images, [0.5, 1]);
+ * const shifted = adjustHue(images, [0.1, -0.1]); // fractions of a turn
+ * ```
+ */
 export function adjustBrightness(images: Images, factors: readonly number[]): Images {
   const [n] = checkImages('adjustBrightness', images);
   const f = checkPerSample('adjustBrightness', 'factors', factors, n);
@@ -370,6 +394,13 @@ export function solarize(images: Images, apply: readonly boolean[], threshold = 
  * Separable Gaussian blur with one sigma per image (sigma 0 = unchanged) and an odd kernel of
  * `kernelSize` taps, reflect padding (as torchvision). One depthwise convolution per direction for
  * the whole batch: the images become the channels of a single image, each with its own kernel.
+ *
+ * @example
+ * ```ts
+ * import { blurKernelSize, gaussianBlur } from 'tfjs-contrastive/augment';
+ * // images: [3, 32, 32, 3]; the first unchanged, the others blurred more and more
+ * const blurred = gaussianBlur(images, [0, 0.5, 2], blurKernelSize(32));
+ * ```
  */
 export function gaussianBlur(
   images: Images,
@@ -432,7 +463,14 @@ export function gaussianBlur(
   });
 }
 
-/** (x - mean) / std per channel. */
+/** (x - mean) / std per channel. *
+ * @example
+ * ```ts
+ * import { normalizeImages } from 'tfjs-contrastive/augment';
+ * // ImageNet statistics, after augmentation and before the encoder
+ * const x = normalizeImages(view, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
+ * ```
+ */
 export function normalizeImages(
   images: Images,
   mean: readonly number[],
@@ -467,6 +505,15 @@ export function normalizeImages(
 /**
  * sRGB [N, H, W, 3] in [0, 1] to CIE L*a*b* (D65 white), as CMC's views (L and ab): L in [0, 100],
  * a and b roughly in [-128, 127]. The sRGB transfer curve is undone first.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { rgbToLab } from 'tfjs-contrastive/augment';
+ * // CMC's two views of each image: the L channel and the ab channels
+ * const lab = rgbToLab(images);
+ * const [l, ab] = tf.split(lab, [1, 2], 3);
+ * ```
  */
 export function rgbToLab(images: Images): Images {
   const [, , , c] = checkImages('rgbToLab', images);

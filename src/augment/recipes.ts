@@ -25,7 +25,16 @@ export function localCropSize(size: number): number {
   return Math.max(4, Math.round((96 / 224) * size));
 }
 
-/** SimCLR: two views; crop 0.08-1, flip, jitter (0.8, 0.8, 0.8, 0.2) p 0.8, greyscale 0.2, blur 0.5. */
+/**
+ * SimCLR: two views; crop 0.08-1, flip, jitter (0.8, 0.8, 0.8, 0.2) p 0.8, greyscale 0.2, blur 0.5.
+ *
+ * @example
+ * ```ts
+ * import { multiCrop, simclrRecipe } from 'tfjs-contrastive/augment';
+ * // images: [N, 32, 32, 3] in [0, 1]; two views of each, reproducible for the seed
+ * const [view1, view2] = multiCrop(images, { crops: simclrRecipe(32), rng: step });
+ * ```
+ */
 export function simclrRecipe(size: number): ViewSpec[] {
   const s = side('simclrRecipe', size);
   return [
@@ -63,6 +72,13 @@ export function byolRecipe(size: number): ViewSpec[] {
 /**
  * SwAV: 2 global views (crop 0.14-1) and `localCrops` local views (crop 0.05-0.14, side 96/224 of
  * the image); flip, jitter (0.8, 0.8, 0.8, 0.2) p 0.8, greyscale 0.2, blur 0.5.
+ *
+ * @example
+ * ```ts
+ * import { multiCrop, swavRecipe } from 'tfjs-contrastive/augment';
+ * // images: [N, 32, 32, 3]: 2 views of 32x32, then 6 of 14x14
+ * const views = multiCrop(images, { crops: swavRecipe(32), rng: step });
+ * ```
  */
 export function swavRecipe(size: number, localCrops = 6): ViewSpec[] {
   const s = side('swavRecipe', size);
