@@ -102,6 +102,42 @@ describe('selectBackend in headless Chromium, cross-origin isolated', () => {
     expect(result).toEqual({ same: true, size: 20, leaked: 0 });
   });
 
+  it('wasm: a SimCLR head (batch norm without offset) trains, and a tiny ViT takes a local-crop size', async () => {
+    await select(p, 'wasm');
+    const result = await p.page.evaluate(() => {
+      const { tf, layers } = window;
+      const before = tf.memory().numTensors;
+      const backbone = layers.tinyVit({
+        inputShape: [8, 8, 3],
+        patchSize: 2,
+        dim: 8,
+        depth: 1,
+        heads: 2,
+      });
+      const head = layers.simclrV1Projector({ inputDim: 8, outputDim: 4 });
+      const optimizer = tf.train.sgd(0.1);
+      const [global, local] = [
+        tf.randomNormal([4, 8, 8, 3], 0, 1, 'float32', 1),
+        tf.randomNormal([4, 4, 4, 3], 0, 1, 'float32', 2),
+      ];
+      const kernel = () => Array.from(head.getWeights()[0]!.dataSync()).join();
+      const start = kernel();
+      const cost = optimizer.minimize(() => {
+        const project = (x: typeof global) =>
+          head.apply(backbone.apply(x, { training: true }), { training: true }) as typeof global;
+        return window.lib.ntXentLoss(project(global) as never, project(local) as never) as never;
+      }, true);
+      const loss = cost === null ? Number.NaN : cost.dataSync()[0]!;
+      const trained = kernel() !== start;
+      tf.dispose([global, local, cost ?? []]);
+      optimizer.dispose();
+      backbone.dispose();
+      head.dispose();
+      return { finite: Number.isFinite(loss), trained, leaked: tf.memory().numTensors - before };
+    });
+    expect(result).toEqual({ finite: true, trained: true, leaked: 0 });
+  });
+
   it('webgl: full float32, and the software renderer is recognised', async () => {
     const info = await select(p, 'webgl');
     expect(info).toMatchObject({ name: 'webgl', float32: true, softwareRenderer: true });
