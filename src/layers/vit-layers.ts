@@ -158,7 +158,10 @@ export class ClassTokenPosition extends tfl.layers.Layer {
       const learned = grid[0] * grid[1];
       const count = rows * cols;
       let pos: tf.Tensor = position.read();
-      if (count !== learned) {
+      // A grid of patches must match the learned one in both sides (a 2x8 grid is not a 4x4 one);
+      // tokens only in their count.
+      const same = x.rank === 4 ? rows === grid[0] && cols === grid[1] : count === learned;
+      if (!same) {
         if (x.rank !== 4) {
           throw new ContrastiveError({
             caller: 'ClassTokenPosition',

@@ -68,6 +68,42 @@ describeBackends('ClassTokenPosition on other grids', ({ tol }) => {
     loaded.dispose();
   });
 
+  it('a grid with the learned count but other sides is resized, not added as is', () => {
+    const layer = new ClassTokenPosition({ grid: [2, 4] });
+    const model = tfl.sequential({
+      layers: [tfl.layers.inputLayer({ inputShape: [null, null, 1] }), layer],
+    });
+    // Positions 1..8 over the 2x4 grid, cls token and its position 0; zero patches.
+    const values = tf.tidy(() => [
+      tf.zeros([1, 1, 1]),
+      tf.tensor3d([0, 1, 2, 3, 4, 5, 6, 7, 8], [1, 9, 1]),
+    ]);
+    layer.setWeights(values);
+    tf.dispose(values);
+    const x = tf.zeros([1, 4, 2, 1]);
+    const y = layer.apply(x) as tf.Tensor;
+    // Row i of the 4x2 grid samples the 2x4 one at height (i + 0.5) / 2 - 0.5, column j at
+    // width (j + 0.5) * 2 - 0.5, bilinearly: not the learned values in their stored order.
+    const expected = [0];
+    for (let i = 0; i < 4; i++) {
+      const r = Math.min(Math.max((i + 0.5) / 2 - 0.5, 0), 1);
+      for (let j = 0; j < 2; j++) {
+        const c = Math.min(Math.max((j + 0.5) * 2 - 0.5, 0), 3);
+        const at = (rr: number, cc: number): number => 1 + rr * 4 + cc;
+        const [r0, c0] = [Math.floor(r), Math.floor(c)];
+        const [r1, c1] = [Math.min(r0 + 1, 1), Math.min(c0 + 1, 3)];
+        const [tr, tc] = [r - r0, c - c0];
+        expected.push(
+          (1 - tr) * ((1 - tc) * at(r0, c0) + tc * at(r0, c1)) +
+            tr * ((1 - tc) * at(r1, c0) + tc * at(r1, c1)),
+        );
+      }
+    }
+    expectClose(y, expected, 1e-5);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
   it('tokens of another count, or an unknown grid with no args.grid, are the library error', () => {
     const tokens = new ClassTokenPosition({});
     const model = tfl.sequential({
