@@ -78,8 +78,7 @@ export interface ClassTokenPositionArgs extends BaseLayerArgs {
 export class ClassTokenPosition extends tfl.layers.Layer {
   /** The registered class name. */
   static readonly className = `${CLASS_PREFIX}ClassTokenPosition`;
-  /** The learned patch grid [rows, columns], once known. */
-  grid: [number, number] | undefined;
+  private learnedGrid: readonly [number, number] | undefined;
   private cls?: tfl.LayerVariable;
   private position?: tfl.LayerVariable;
 
@@ -102,8 +101,13 @@ export class ClassTokenPosition extends tfl.layers.Layer {
       }
       checkNumber('ClassTokenPosition', 'args.grid[0]', grid[0], { integer: true, min: 1 });
       checkNumber('ClassTokenPosition', 'args.grid[1]', grid[1], { integer: true, min: 1 });
-      this.grid = [args.grid[0], args.grid[1]];
+      this.learnedGrid = [args.grid[0], args.grid[1]];
     }
+  }
+
+  /** The patch grid [rows, columns] whose position embeddings are learned, once known. */
+  get grid(): readonly [number, number] | undefined {
+    return this.learnedGrid;
   }
 
   /** [rows, cols, D] of a patch grid input, or [T, 1, D] of tokens. */
@@ -123,7 +127,7 @@ export class ClassTokenPosition extends tfl.layers.Layer {
 
   override build(inputShape: tfl.Shape | tfl.Shape[]): void {
     const [rows, cols, dim] = ClassTokenPosition.inputGrid(inputShape);
-    if (this.grid === undefined) {
+    if (this.learnedGrid === undefined) {
       if (rows === null || cols === null) {
         throw new ContrastiveError({
           caller: 'ClassTokenPosition',
@@ -132,9 +136,9 @@ export class ClassTokenPosition extends tfl.layers.Layer {
           received: 'undefined',
         });
       }
-      this.grid = [rows, cols];
+      this.learnedGrid = [rows, cols];
     }
-    const count = this.grid[0] * this.grid[1];
+    const count = this.learnedGrid[0] * this.learnedGrid[1];
     this.cls = this.addWeight('cls', [1, 1, dim], 'float32', TRUNC_02());
     this.position = this.addWeight('position', [1, count + 1, dim], 'float32', TRUNC_02());
     this.built = true;
