@@ -223,6 +223,15 @@ describeBackends('kernel fixes', (ctx) => {
         tf.matMul(randomTensor([40, 24], 1), randomTensor([32, 24], 2), false, true),
         tf.matMul(randomTensor([24, 40], 3), randomTensor([32, 24], 4), true, true),
         tf.matMul(randomTensor([3, 24, 5], 5), randomTensor([3, 24, 6], 6), true, false),
+        // Both flags: computed as (B A)^T, batched, with a broadcast batch dimension.
+        tf.matMul(randomTensor([3, 24, 5], 13), randomTensor([1, 6, 24], 14), true, true),
+        tf.fused.matMul({
+          a: randomTensor([24, 40], 15),
+          b: randomTensor([32, 24], 16),
+          transposeA: true,
+          transposeB: true,
+          bias: randomTensor([32], 17),
+        }),
         tf.fused.matMul({
           a: randomTensor([40, 24], 7),
           b: randomTensor([32, 24], 8),

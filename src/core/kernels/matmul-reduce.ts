@@ -20,7 +20,10 @@ function swapLast(rank: number): number[] {
   return perm;
 }
 
-/** BatchMatMul or _FusedMatMul with the transposes done explicitly first. */
+/**
+ * BatchMatMul or _FusedMatMul with the transposes done explicitly first. A plain BatchMatMul
+ * with both flags is computed as (B A)^T: one transpose, of the output, instead of two.
+ */
 export function plainMatMul(
   s: Scratch,
   kernel: 'BatchMatMul' | '_FusedMatMul',
@@ -29,6 +32,10 @@ export function plainMatMul(
 ): Info {
   const a = need(inputs, 'a');
   const b = need(inputs, 'b');
+  if (kernel === 'BatchMatMul' && attrs.transposeA && attrs.transposeB) {
+    const ba = s.run(kernel, { a: b, b: a }, { ...attrs, transposeA: false, transposeB: false });
+    return s.transpose(ba, swapLast(ba.shape.length));
+  }
   const operands: Record<string, Info> = {
     ...Object.fromEntries(
       Object.entries(inputs).filter((e): e is [string, Info] => e[1] !== undefined),
