@@ -276,11 +276,28 @@ describeBackends('kernel fixes', (ctx) => {
     expect(Array.from(keep!).map((v) => Math.abs(v / 0.25 - 1) < 1e-6)).toEqual([true, true]);
     const shaped = tf.tidy(() => tf.mean(tf.ones([3, 2000, 4]), [1], true).shape);
     expect(shaped).toEqual([3, 1, 4]);
+    // Leading and middle reductions with >= 16 kept columns go through products of ones (batch
+    // norm's statistics): the same accuracy, also below 1024 elements.
+    const [lead, middle, short] = evaluate(() => [
+      tf.sum(tf.fill([100_003, 16], 0.1), 0),
+      tf.mean(tf.fill([3, 4099, 5, 7], 0.1), [1, 2]),
+      tf.sum(tf.fill([600, 40], 0.1), 0),
+    ]);
+    expect(Array.from(lead!).every((v) => Math.abs(v / 10_000.3 - 1) < 1e-6)).toBe(true);
+    expect(middle!.length).toBe(21);
+    expect(Array.from(middle!).every((v) => Math.abs(v / 0.1 - 1) < 1e-6)).toBe(true);
+    expect(Array.from(short!).every((v) => Math.abs(v / 60 - 1) < 1e-6)).toBe(true);
     // Integer sums are left to the backend (exact anyway); gradients are unaffected.
     await expectSameAsStockCpu(
       () => [
         tf.sum(tf.range(0, 5000, 1, 'int32')),
         ...linearGrads((x) => tf.mean(tf.square(x), 1), [[3, 4000]], 3)(),
+        // The product path on random values: leading, middle (keepDims), every axis but the last.
+        tf.sum(randomTensor([300, 20], 20), 0),
+        tf.mean(randomTensor([3, 40, 20], 21), [1], true),
+        tf.sum(randomTensor([4, 6, 5, 32], 22), [0, 1, 2]),
+        tf.mean(randomTensor([2, 17, 3, 16], 23), [1, 2]),
+        ...linearGrads((x) => tf.moments(x, [0, 1, 2]).variance, [[4, 6, 5, 32]], 24)(),
       ],
       1e-6,
     );

@@ -83,8 +83,15 @@ export class Scratch {
 
   /** A constant scalar owned by this scratch. */
   scalar(value: number, dtype: tf.DataType = 'float32'): Info {
-    const values = dtype === 'int32' ? new Int32Array([value]) : new Float32Array([value]);
-    const info = { dataId: this.backend.write(values, [], dtype), shape: [], dtype };
+    return this.fill([], value, dtype);
+  }
+
+  /** A constant tensor of `shape` filled with `value`, owned by this scratch. */
+  fill(shape: number[], value: number, dtype: tf.DataType = 'float32'): Info {
+    const size = prod(shape);
+    const values =
+      dtype === 'int32' ? new Int32Array(size).fill(value) : new Float32Array(size).fill(value);
+    const info = { dataId: this.backend.write(values, shape, dtype), shape, dtype };
     this.made.push(info);
     return info;
   }
