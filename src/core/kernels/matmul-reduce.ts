@@ -60,27 +60,32 @@ const FAN_IN = 16;
 const PRODUCT_FROM_COLUMNS = 16;
 
 /**
- * Sums [lead, r, inner] over its middle axis as a tree of {@link FAN_IN}: each level a batched
- * product of a [1, 1, k] row of ones with [lead groups, k, inner] (plain products, no transpose;
- * multiplying by one is exact, so the sums are those of the tree of sums). Returns [lead, inner].
+ * Sums [lead, r, inner] over its middle axis as a tree of {@link FAN_IN} (zero-padded where a
+ * level's length is not a multiple); returns [lead, inner]. With inner = 1 each level is wasm's
+ * Sum over contiguous groups; otherwise a batched product of a [1, 1, k] row of ones with
+ * [lead groups, k, inner] (plain products, no transpose; multiplying by one is exact, so the sums
+ * are those of the same tree).
  */
-function productTree(s: Scratch, x: Info, lead: number, r: number, inner: number): Info {
-  let level = s.reshape(x, [lead, r, inner]);
+function treeSum(s: Scratch, x: Info, lead: number, r: number, inner: number): Info {
+  // [lead, length x inner]: padding the middle axis is padding the last one by (pad x inner).
+  let level = s.reshape(x, [lead, r * inner]);
   let length = r;
   while (length > 1) {
     const k = Math.min(FAN_IN, length);
     const groups = Math.ceil(length / k);
     const padded = s.pad(level, [
       [0, 0],
-      [0, groups * k - length],
-      [0, 0],
+      [0, (groups * k - length) * inner],
     ]);
-    const sums = s.run(
-      'BatchMatMul',
-      { a: s.fill([1, 1, k], 1), b: s.reshape(padded, [lead * groups, k, inner]) },
-      { transposeA: false, transposeB: false },
-    );
-    level = s.reshape(sums, [lead, groups, inner]);
+    level =
+      inner === 1
+        ? s.run('Sum', { x: s.reshape(padded, [lead * groups, k]) }, { axis: [1], keepDims: false })
+        : s.run(
+            'BatchMatMul',
+            { a: s.fill([1, 1, k], 1), b: s.reshape(padded, [lead * groups, k, inner]) },
+            { transposeA: false, transposeB: false },
+          );
+    level = s.reshape(level, [lead, groups * inner]);
     length = groups;
   }
   return s.reshape(level, [lead, inner]);
@@ -88,12 +93,12 @@ function productTree(s: Scratch, x: Info, lead: number, r: number, inner: number
 
 /**
  * Sum or Mean of a float32 tensor with every reduction of R >= {@link TREE_FROM} elements done as
- * a tree of sums of {@link FAN_IN} elements (zero-padded where R is not a multiple): about
- * log16(R) passes whose sizes shrink 16-fold, so the cost stays close to one pass while the error
- * grows with the depth of the tree instead of with R. A reduction over consecutive axes followed
- * by at least {@link PRODUCT_FROM_COLUMNS} kept elements (batch norm's statistics and gradients)
- * builds the same tree from matrix products, at any length from 16. Undefined when the original
- * kernel is as good (other dtypes, short reductions).
+ * a tree of sums of {@link FAN_IN} elements: about log16(R) passes whose sizes shrink 16-fold, so
+ * the cost stays close to one pass while the error grows with the depth of the tree instead of
+ * with R. A reduction over consecutive axes followed by at least {@link PRODUCT_FROM_COLUMNS}
+ * kept elements (batch norm's statistics and gradients) builds the same tree from matrix
+ * products in place, at any length from 16; other reductions move their axes last first.
+ * Undefined when the original kernel is as good (other dtypes, short reductions).
  */
 export function accurateReduce(
   s: Scratch,
@@ -102,36 +107,19 @@ export function accurateReduce(
   mean: boolean,
 ): Info | undefined {
   if (x.dtype !== 'float32') return undefined;
-  const rank = x.shape.length;
   const axes = tf.util.parseAxisParam(attrs.axis, x.shape).sort((a, b) => a - b);
   const r = prod(axes.map((a) => x.shape[a] ?? 1));
   const first = axes[0] ?? 0;
   const last = axes[axes.length - 1] ?? 0;
-  const consecutive = last - first + 1 === axes.length;
   const inner = prod(x.shape.slice(last + 1));
   let level: Info;
-  if (consecutive && inner >= PRODUCT_FROM_COLUMNS && r >= FAN_IN) {
-    level = productTree(s, x, prod(x.shape.slice(0, first)), r, inner);
+  if (last - first + 1 === axes.length && inner >= PRODUCT_FROM_COLUMNS && r >= FAN_IN) {
+    level = treeSum(s, x, prod(x.shape.slice(0, first)), r, inner);
   } else {
     if (r < TREE_FROM) return undefined;
-    const perm = tf.backend_util.getAxesPermutation(axes, rank);
+    const perm = tf.backend_util.getAxesPermutation(axes, x.shape.length);
     const moved = perm === null ? x : s.transpose(x, perm);
-    const outer = prod(x.shape) / r;
-    level = s.reshape(moved, [outer, r]);
-    let length = r;
-    while (length > 1) {
-      const groups = Math.ceil(length / FAN_IN);
-      const padded = s.pad(level, [
-        [0, 0],
-        [0, groups * FAN_IN - length],
-      ]);
-      level = s.run(
-        'Sum',
-        { x: s.reshape(padded, [outer, groups, FAN_IN]) },
-        { axis: [2], keepDims: false },
-      );
-      length = groups;
-    }
+    level = treeSum(s, moved, prod(x.shape) / r, r, 1);
   }
   let total = level;
   if (mean) total = s.run('RealDiv', { a: total, b: s.scalar(r) });
