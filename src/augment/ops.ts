@@ -23,7 +23,15 @@ export interface CropBox {
   readonly width: number;
 }
 
-/** torchvision's greyscale weights (ITU-R 601-2 luma). */
+/**
+ * torchvision's greyscale weights (ITU-R 601-2 luma).
+ *
+ * @example
+ * ```ts
+ * import { GREY_WEIGHTS } from 'tfjs-contrastive/augment';
+ * const [r, g, b] = GREY_WEIGHTS; // luma = r R + g G + b B
+ * ```
+ */
 export const GREY_WEIGHTS: readonly [number, number, number] = [0.2989, 0.587, 0.114];
 
 /** @internal Checks a batch of images; returns [N, H, W, C]. */
@@ -96,7 +104,15 @@ function checkFlags(
   return flags;
 }
 
-/** Greyscale of [N, H, W, 3] as [N, H, W, 1] (of a 1-channel batch: itself). */
+/**
+ * Greyscale of [N, H, W, 3] as [N, H, W, 1] (of a 1-channel batch: itself).
+ *
+ * @example
+ * ```ts
+ * import { grey } from 'tfjs-contrastive/augment';
+ * const luma = grey(images); // [N, H, W, 3] -> [N, H, W, 1]
+ * ```
+ */
 export function grey(images: Images): Images {
   if (images.shape[3] === 1) return tf.clone(images);
   return tf.tidy(() => {
@@ -235,21 +251,29 @@ export function cropResizeFrom(
   );
 }
 
-/** Mirrors image i left-right where `flip[i]`. */
+/**
+ * Mirrors image i left-right where `flip[i]`.
+ *
+ * @example
+ * ```ts
+ * import { flipHorizontal } from 'tfjs-contrastive/augment';
+ * const flipped = flipHorizontal(images, [true, false]); // images: [2, H, W, C]
+ * ```
+ */
 export function flipHorizontal(images: Images, flip: readonly boolean[]): Images {
   const [n] = checkImages('flipHorizontal', images);
   const flags = checkFlags('flipHorizontal', 'flip', flip, n);
   return tf.tidy(() => tf.where(mask(flags), tf.reverse(images, 2), images));
 }
 
-/** x b, clipped: brightness factor b per image (1 = unchanged). *
+/**
+ * x b, clipped: brightness factor b per image (1 = unchanged).
+ *
  * @example
  * ```ts
- * import { adjustBrightness, adjustContrast, adjustHue } from 'tfjs-contrastive/augment';
+ * import { adjustBrightness } from 'tfjs-contrastive/augment';
  * // one factor per image: the first darker, the second brighter
  * const brighter = adjustBrightness(images, [0.6, 1.4]);
- * const flatter = adjustContrast(images, [0.5, 1]);
- * const shifted = adjustHue(images, [0.1, -0.1]); // fractions of a turn
  * ```
  */
 export function adjustBrightness(images: Images, factors: readonly number[]): Images {
@@ -258,7 +282,15 @@ export function adjustBrightness(images: Images, factors: readonly number[]): Im
   return tf.tidy(() => tf.clipByValue(tf.mul<Images>(images, column(f)), 0, 1));
 }
 
-/** Blend with the image's mean grey level: c x + (1 - c) mean, clipped (1 = unchanged). */
+/**
+ * Blend with the image's mean grey level: c x + (1 - c) mean, clipped (1 = unchanged).
+ *
+ * @example
+ * ```ts
+ * import { adjustContrast } from 'tfjs-contrastive/augment';
+ * const flatter = adjustContrast(images, [0.5, 1]); // the first at half contrast
+ * ```
+ */
 export function adjustContrast(images: Images, factors: readonly number[]): Images {
   const [n] = checkImages('adjustContrast', images);
   const f = checkPerSample('adjustContrast', 'factors', factors, n);
@@ -273,7 +305,15 @@ export function adjustContrast(images: Images, factors: readonly number[]): Imag
   });
 }
 
-/** Blend with the pixel's grey level: s x + (1 - s) grey, clipped (1 = unchanged; 1-channel: identity). */
+/**
+ * Blend with the pixel's grey level: s x + (1 - s) grey, clipped (1 = unchanged; 1-channel: identity).
+ *
+ * @example
+ * ```ts
+ * import { adjustSaturation } from 'tfjs-contrastive/augment';
+ * const muted = adjustSaturation(images, [0, 1.5]); // the first grey, the second more vivid
+ * ```
+ */
 export function adjustSaturation(images: Images, factors: readonly number[]): Images {
   const [n, , , c] = checkImages('adjustSaturation', images);
   const f = checkPerSample('adjustSaturation', 'factors', factors, n);
@@ -288,7 +328,16 @@ export function adjustSaturation(images: Images, factors: readonly number[]): Im
   });
 }
 
-/** RGB [N, H, W, 3] in [0, 1] to HSV, each in [0, 1]. */
+/**
+ * RGB [N, H, W, 3] in [0, 1] to HSV, each in [0, 1].
+ *
+ * @example
+ * ```ts
+ * import { hsvToRgb, rgbToHsv } from 'tfjs-contrastive/augment';
+ * const hsv = rgbToHsv(images);
+ * const back = hsvToRgb(hsv); // the images again, to float32 rounding
+ * ```
+ */
 export function rgbToHsv(images: Images): Images {
   return tf.tidy(() => fromPlanes(hsvPlanes(toPlanes(images))));
 }
@@ -338,12 +387,28 @@ function rgbPlanes([h, s, v]: Planes): Planes {
   return [pick([v, q, p, p, t, v]), pick([t, v, v, q, p, p]), pick([p, p, t, v, v, q])];
 }
 
-/** HSV [N, H, W, 3] (each in [0, 1]) back to RGB. */
+/**
+ * HSV [N, H, W, 3] (each in [0, 1]) back to RGB.
+ *
+ * @example
+ * ```ts
+ * import { hsvToRgb, rgbToHsv } from 'tfjs-contrastive/augment';
+ * const rgb = hsvToRgb(rgbToHsv(images));
+ * ```
+ */
 export function hsvToRgb(hsv: Images): Images {
   return tf.tidy(() => fromPlanes(rgbPlanes(toPlanes(hsv))));
 }
 
-/** Rotates the hue by `shifts[i]` of a full turn (0 = unchanged, 0.5 = 180 degrees; 1-channel: identity). */
+/**
+ * Rotates the hue by `shifts[i]` of a full turn (0 = unchanged, 0.5 = 180 degrees; 1-channel: identity).
+ *
+ * @example
+ * ```ts
+ * import { adjustHue } from 'tfjs-contrastive/augment';
+ * const shifted = adjustHue(images, [0.1, -0.1]); // a tenth of a turn each way
+ * ```
+ */
 export function adjustHue(images: Images, shifts: readonly number[]): Images {
   const [n, , , c] = checkImages('adjustHue', images);
   const f = checkPerSample('adjustHue', 'shifts', shifts, n);
@@ -356,7 +421,15 @@ export function adjustHue(images: Images, shifts: readonly number[]): Images {
   });
 }
 
-/** Replaces image i by its greyscale (in every channel) where `apply[i]`. */
+/**
+ * Replaces image i by its greyscale (in every channel) where `apply[i]`.
+ *
+ * @example
+ * ```ts
+ * import { toGreyscale } from 'tfjs-contrastive/augment';
+ * const views = toGreyscale(images, [true, false]); // only the first turns grey
+ * ```
+ */
 export function toGreyscale(images: Images, apply: readonly boolean[]): Images {
   const [n, h, w, c] = checkImages('toGreyscale', images);
   const flags = checkFlags('toGreyscale', 'apply', apply, n);
@@ -375,7 +448,15 @@ export function toGreyscale(images: Images, apply: readonly boolean[]): Images {
   });
 }
 
-/** 1 - x where x >= threshold, for image i where `apply[i]`. */
+/**
+ * 1 - x where x >= threshold, for image i where `apply[i]`.
+ *
+ * @example
+ * ```ts
+ * import { solarize } from 'tfjs-contrastive/augment';
+ * const views = solarize(images, [false, true]); // the second solarised at 0.5
+ * ```
+ */
 export function solarize(images: Images, apply: readonly boolean[], threshold = 0.5): Images {
   const [n] = checkImages('solarize', images);
   const flags = checkFlags('solarize', 'apply', apply, n);
@@ -463,7 +544,9 @@ export function gaussianBlur(
   });
 }
 
-/** (x - mean) / std per channel. *
+/**
+ * (x - mean) / std per channel.
+ *
  * @example
  * ```ts
  * import { normalizeImages } from 'tfjs-contrastive/augment';

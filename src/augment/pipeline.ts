@@ -72,6 +72,14 @@ export interface ViewSpec {
 /**
  * torchvision's RandomResizedCrop box: up to 10 tries of an area in `scale` and a log-uniform
  * aspect ratio in `ratio` that fit, else the largest centred box within the ratio range.
+ *
+ * @example
+ * ```ts
+ * import { SeededRandom } from 'tfjs-contrastive';
+ * import { randomCropBox } from 'tfjs-contrastive/augment';
+ * const box = randomCropBox(new SeededRandom(1), 32, 32, [0.08, 1], [3 / 4, 4 / 3]);
+ * // { top, left, height, width } inside the 32x32 image
+ * ```
  */
 export function randomCropBox(
   rng: SeededRandom,
@@ -143,7 +151,16 @@ export function randomResizedCrop(images: Images, options: RandomResizedCropOpti
   return cropResizeFrom(images, boxes, [options.size, options.size], undefined, 0);
 }
 
-/** The default blur kernel for a view side: about 10% of it, odd (BYOL: 23 taps at 224). */
+/**
+ * The default blur kernel for a view side: about 10% of it, odd (BYOL: 23 taps at 224).
+ *
+ * @example
+ * ```ts
+ * import { blurKernelSize } from 'tfjs-contrastive/augment';
+ * blurKernelSize(224); // 23
+ * blurKernelSize(32); // 3
+ * ```
+ */
 export function blurKernelSize(size: number): number {
   const k = Math.max(3, Math.floor(0.1 * size));
   return k % 2 === 0 ? k + 1 : k;

@@ -20,7 +20,16 @@ function side(caller: string, size: number): number {
   return size;
 }
 
-/** The side of a local crop for an image side: 96/224 of it (SwAV, DINO), at least 4. */
+/**
+ * The side of a local crop for an image side: 96/224 of it (SwAV, DINO), at least 4.
+ *
+ * @example
+ * ```ts
+ * import { localCropSize } from 'tfjs-contrastive/augment';
+ * localCropSize(224); // 96
+ * localCropSize(32); // 14
+ * ```
+ */
 export function localCropSize(size: number): number {
   return Math.max(4, Math.round((96 / 224) * size));
 }
@@ -42,14 +51,30 @@ export function simclrRecipe(size: number): ViewSpec[] {
   ];
 }
 
-/** MoCo v1: two views; crop 0.2-1, flip, jitter (0.4, 0.4, 0.4, 0.4) always, greyscale 0.2. */
+/**
+ * MoCo v1: two views; crop 0.2-1, flip, jitter (0.4, 0.4, 0.4, 0.4) always, greyscale 0.2.
+ *
+ * @example
+ * ```ts
+ * import { multiCrop, mocoV1Recipe } from 'tfjs-contrastive/augment';
+ * const [view1, view2] = multiCrop(images, { crops: mocoV1Recipe(32), rng: step });
+ * ```
+ */
 export function mocoV1Recipe(size: number): ViewSpec[] {
   const s = side('mocoV1Recipe', size);
   const jitter: JitterSpec = { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4, p: 1 };
   return [{ count: 2, size: s, scale: [0.2, 1], jitter, greyscale: 0.2 }];
 }
 
-/** MoCo v2 and SimSiam: two views; crop 0.2-1, flip, jitter (0.4, 0.4, 0.4, 0.1) p 0.8, greyscale 0.2, blur 0.5. */
+/**
+ * MoCo v2 and SimSiam: two views; crop 0.2-1, flip, jitter (0.4, 0.4, 0.4, 0.1) p 0.8, greyscale 0.2, blur 0.5.
+ *
+ * @example
+ * ```ts
+ * import { multiCrop, mocoV2Recipe } from 'tfjs-contrastive/augment';
+ * const [view1, view2] = multiCrop(images, { crops: mocoV2Recipe(32), rng: step });
+ * ```
+ */
 export function mocoV2Recipe(size: number): ViewSpec[] {
   const s = side('mocoV2Recipe', size);
   const jitter: JitterSpec = { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1, p: 0.8 };
@@ -59,6 +84,12 @@ export function mocoV2Recipe(size: number): ViewSpec[] {
 /**
  * BYOL and MoCo v3: two asymmetric views; crop 0.08-1, flip, jitter (0.4, 0.4, 0.2, 0.1) p 0.8,
  * greyscale 0.2; view 1 always blurred, view 2 blurred with p 0.1 and solarised with p 0.2.
+ *
+ * @example
+ * ```ts
+ * import { multiCrop, byolRecipe } from 'tfjs-contrastive/augment';
+ * const [view1, view2] = multiCrop(images, { crops: byolRecipe(32), rng: step });
+ * ```
  */
 export function byolRecipe(size: number): ViewSpec[] {
   const s = side('byolRecipe', size);
@@ -94,6 +125,13 @@ export function swavRecipe(size: number, localCrops = 6): ViewSpec[] {
  * DINO: 2 global views (crop 0.4-1; the first always blurred, the second blurred with p 0.1 and
  * solarised with p 0.2) and `localCrops` local views (crop 0.05-0.4, side 96/224, blur 0.5); flip,
  * jitter (0.4, 0.4, 0.2, 0.1) p 0.8, greyscale 0.2.
+ *
+ * @example
+ * ```ts
+ * import { dinoRecipe, multiCrop } from 'tfjs-contrastive/augment';
+ * // images: [N, 32, 32, 3]: 2 global views of 32x32, then 8 local ones of 14x14
+ * const views = multiCrop(images, { crops: dinoRecipe(32), rng: step });
+ * ```
  */
 export function dinoRecipe(size: number, localCrops = 8): ViewSpec[] {
   const s = side('dinoRecipe', size);

@@ -20,9 +20,26 @@ interface Path {
   join(...parts: string[]): string;
 }
 
-/** The file names a {@link folderIO} handler writes. */
+/**
+ * The model file a {@link folderIO} handler writes.
+ *
+ * @example
+ * ```ts
+ * import { MODEL_FILE, WEIGHTS_FILE } from 'tfjs-contrastive/io';
+ * // after model.save(folderIO('./ckpt')): ./ckpt/model.json and ./ckpt/weights.bin
+ * const files = [MODEL_FILE, WEIGHTS_FILE];
+ * ```
+ */
 export const MODEL_FILE = 'model.json';
-/** The weights file next to it. */
+/**
+ * The weights file next to it.
+ *
+ * @example
+ * ```ts
+ * import { WEIGHTS_FILE } from 'tfjs-contrastive/io';
+ * const weightsPath = `./ckpt/${WEIGHTS_FILE}`; // 'weights.bin'
+ * ```
+ */
 export const WEIGHTS_FILE = 'weights.bin';
 
 /**

@@ -64,6 +64,13 @@ export function single<T>(inputs: T | T[]): T {
 /**
  * Freezes `layer` (its weights leave the trainable list, so optimizers skip them) while `step` is
  * below `steps`, and unfreezes it from then on. Returns whether the layer is trainable now.
+ *
+ * @example
+ * ```ts
+ * import { trainableFromStep } from 'tfjs-contrastive/layers';
+ * // keep a layer of your own frozen for the first 1000 steps
+ * trainableFromStep(layer, step, 1000);
+ * ```
  */
 export function trainableFromStep(layer: tfl.layers.Layer, step: number, steps: number): boolean {
   const trainable = step >= steps;

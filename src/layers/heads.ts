@@ -120,6 +120,12 @@ const NO_AFFINE: HeadBatchNorm = { center: false, scale: false };
  * SimCLR v1 projection head: dense(hidden) -> BN -> ReLU -> dense(out) -> BN without offset
  * (google-research/simclr: `use_bn=True`, the last layer without bias, so no BN centre).
  * Defaults: hidden = inputDim, out = 128.
+ *
+ * @example
+ * ```ts
+ * import { simclrV1Projector } from 'tfjs-contrastive/layers';
+ * const projector = simclrV1Projector({ inputDim: 2048 }); // 2048 -> 2048 -> 128
+ * ```
  */
 export function simclrV1Projector(dims: HeadDims): tfl.Sequential {
   const hidden = dims.hiddenDim ?? dims.inputDim;
@@ -165,7 +171,15 @@ export function simclrV2Projector(dims: HeadDims): tfl.Sequential {
   });
 }
 
-/** MoCo v2 head: dense(hidden) -> ReLU -> dense(out), biases, no BN. Defaults: hidden = inputDim, out = 128. */
+/**
+ * MoCo v2 head: dense(hidden) -> ReLU -> dense(out), biases, no BN. Defaults: hidden = inputDim, out = 128.
+ *
+ * @example
+ * ```ts
+ * import { mocoV2Projector } from 'tfjs-contrastive/layers';
+ * const head = mocoV2Projector({ inputDim: 2048 }); // 2048 -> 2048 -> 128
+ * ```
+ */
 export function mocoV2Projector(dims: HeadDims): tfl.Sequential {
   return mlpHead({
     inputDim: dims.inputDim,
@@ -205,7 +219,15 @@ export function mocoV3Projector(dims: HeadDims & { readonly layers?: 2 | 3 }): t
   return mocoV3Mlp('moco_v3_projector', layers, dims);
 }
 
-/** MoCo v3 predictor: 2 layers, hidden 4096, out 256 (inputDim is the projector's 256). */
+/**
+ * MoCo v3 predictor: 2 layers, hidden 4096, out 256 (inputDim is the projector's 256).
+ *
+ * @example
+ * ```ts
+ * import { mocoV3Predictor } from 'tfjs-contrastive/layers';
+ * const predictor = mocoV3Predictor({ inputDim: 256 }); // 256 -> 4096 -> 256
+ * ```
+ */
 export function mocoV3Predictor(dims: HeadDims): tfl.Sequential {
   return mocoV3Mlp('moco_v3_predictor', 2, dims);
 }
@@ -222,7 +244,9 @@ function byolMlp(name: string, dims: HeadDims): tfl.Sequential {
   });
 }
 
-/** BYOL projector: dense(4096) -> BN -> ReLU -> dense(256). *
+/**
+ * BYOL projector: dense(4096) -> BN -> ReLU -> dense(256).
+ *
  * @example
  * ```ts
  * import { byolPredictor, byolProjector } from 'tfjs-contrastive/layers';
@@ -236,7 +260,15 @@ export function byolProjector(dims: HeadDims): tfl.Sequential {
   return byolMlp('byol_projector', dims);
 }
 
-/** BYOL predictor: the same shape, 256 -> 4096 -> 256. */
+/**
+ * BYOL predictor: the same shape, 256 -> 4096 -> 256.
+ *
+ * @example
+ * ```ts
+ * import { byolPredictor } from 'tfjs-contrastive/layers';
+ * const predictor = byolPredictor({ inputDim: 256 }); // 256 -> 4096 -> 256
+ * ```
+ */
 export function byolPredictor(dims: HeadDims): tfl.Sequential {
   return byolMlp('byol_predictor', dims);
 }
@@ -265,7 +297,15 @@ export function simsiamProjector(dims: HeadDims): tfl.Sequential {
   });
 }
 
-/** SimSiam predictor: dense(512, no bias) -> BN -> ReLU -> dense(2048, bias). Input 2048. */
+/**
+ * SimSiam predictor: dense(512, no bias) -> BN -> ReLU -> dense(2048, bias). Input 2048.
+ *
+ * @example
+ * ```ts
+ * import { simsiamPredictor } from 'tfjs-contrastive/layers';
+ * const predictor = simsiamPredictor({ inputDim: 2048 }); // 2048 -> 512 -> 2048
+ * ```
+ */
 export function simsiamPredictor(dims: HeadDims): tfl.Sequential {
   return mlpHead({
     inputDim: dims.inputDim,

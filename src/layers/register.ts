@@ -5,7 +5,15 @@ import { Prototypes } from './prototypes.js';
 import { ClassTokenPosition, MultiHeadSelfAttention, SelectToken } from './vit-layers.js';
 import { WeightNormDense } from './weight-norm-dense.js';
 
-/** The library's custom layer classes, by registered class name. */
+/**
+ * The library's custom layer classes, by registered class name.
+ *
+ * @example
+ * ```ts
+ * import { LAYER_CLASSES } from 'tfjs-contrastive/layers';
+ * LAYER_CLASSES.map((cls) => cls.className); // ['TfjsContrastive>L2Normalize', ...]
+ * ```
+ */
 export const LAYER_CLASSES = [
   L2Normalize,
   BatchNorm,

@@ -74,6 +74,14 @@ export interface ClassTokenPositionArgs extends BaseLayerArgs {
  * A grid of another size (multi-crop's local views in DINO) gets the patch position embeddings
  * resized bilinearly to it (half-pixel centres; DINO's `interpolate_pos_encoding` is bicubic), the
  * class token's unchanged. Tokens [batch, T, D] are also accepted when T is the learned count.
+ *
+ * @example
+ * ```ts
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { ClassTokenPosition } from 'tfjs-contrastive/layers';
+ * const patches = tfl.input({ shape: [null, null, 64] }); // a grid of patch embeddings
+ * const tokens = new ClassTokenPosition({ grid: [8, 8] }).apply(patches); // [batch, 1 + R C, 64]
+ * ```
  */
 export class ClassTokenPosition extends tfl.layers.Layer {
   /** The registered class name. */
@@ -203,6 +211,14 @@ export interface MultiHeadSelfAttentionArgs extends BaseLayerArgs {
  * Multi-head self-attention over [batch, T, D] tokens: softmax(Q K^T / sqrt(D / heads)) V per
  * head, then an output projection. Weights `qkv` [D, 3D], `qkvBias` [3D], `proj` [D, D],
  * `projBias` [D].
+ *
+ * @example
+ * ```ts
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { MultiHeadSelfAttention } from 'tfjs-contrastive/layers';
+ * const tokens = tfl.input({ shape: [65, 64] });
+ * const mixed = new MultiHeadSelfAttention({ heads: 4 }).apply(tokens); // [batch, 65, 64]
+ * ```
  */
 export class MultiHeadSelfAttention extends tfl.layers.Layer {
   /** The registered class name. */
@@ -287,7 +303,17 @@ export interface SelectTokenArgs extends BaseLayerArgs {
   readonly index?: number;
 }
 
-/** Keeps one token of [batch, T, D] tokens: [batch, D]. */
+/**
+ * Keeps one token of [batch, T, D] tokens: [batch, D].
+ *
+ * @example
+ * ```ts
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { SelectToken } from 'tfjs-contrastive/layers';
+ * const tokens = tfl.input({ shape: [65, 64] });
+ * const cls = new SelectToken({ index: 0 }).apply(tokens); // [batch, 64]
+ * ```
+ */
 export class SelectToken extends tfl.layers.Layer {
   /** The registered class name. */
   static readonly className = `${CLASS_PREFIX}SelectToken`;

@@ -263,6 +263,13 @@ export function installKernelFixes(backend: KernelFixBackend): KernelFixReport {
  * the backend lacked). For comparisons with stock tfjs; nothing in the library needs it.
  *
  * @param backend - `'wasm'` or `'cpu'`.
+ *
+ * @example
+ * ```ts
+ * import { installKernelFixes, removeKernelFixes } from 'tfjs-contrastive';
+ * removeKernelFixes('wasm'); // stock tfjs-backend-wasm, e.g. to compare
+ * installKernelFixes('wasm'); // and back
+ * ```
  */
 export function removeKernelFixes(backend: KernelFixBackend): void {
   const name = checkFixBackend('removeKernelFixes', backend);
