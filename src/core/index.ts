@@ -30,3 +30,24 @@ export {
   type KernelFixBackend,
   type KernelFixReport,
 } from './kernels/install.js';
+export type { ComponentState, JsonValue } from './state.js';
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  parseSafetensors,
+  safetensorsValues,
+  serializeSafetensors,
+  type DecodedSafetensors,
+  type ParsedSafetensors,
+  type SafetensorsArray,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  type SafetensorsTensorInput,
+  type SafetensorsValues,
+} from './safetensors.js';
+export {
+  CHECKPOINT_DATABASE,
+  CHECKPOINT_STORE,
+  readCheckpointBytes,
+  writeCheckpointBytes,
+} from './checkpoint-storage.js';
