@@ -1,5 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ContrastiveError, checkTensor, describeValue, l2Normalize } from '../core/index.js';
+import {
+  ContrastiveError,
+  checkBoolean,
+  checkTensor,
+  describeValue,
+  l2Normalize,
+} from '../core/index.js';
 import {
   crossEntropyFromTarget,
   logAddExp,
@@ -14,16 +20,51 @@ import {
   type Reduction,
 } from './reduction.js';
 
+/**
+ * Stored negative keys (MoCo's queue, He et al. 2020; a memory bank's entries) in the two layouts
+ * InfoNCE's products want, so that a loss step needs no transpose and, for normalised keys, no
+ * normalisation: the logits `q . keys^T` are plain
+ * products with the [D, k_i] `columns` blocks, the query gradient `dy . keys` plain products with
+ * the [k_i, D] `rows` blocks. Block i of `columns` is the transpose of block i of `rows`; the
+ * blocks together are the K keys (their order does not matter to a loss). What
+ * `MomentumQueue.negatives()` returns, and what any other store of constant keys (a memory bank,
+ * say) can hand out; {@link infoNce} takes it as `negatives`.
+ *
+ * The keys are constants of the loss: no gradient is computed for them.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { infoNce, l2Normalize, type NegativeKeys } from 'tfjs-contrastive';
+ *
+ * const rows = l2Normalize(tf.randomNormal<tf.Rank.R2>([4096, 128]));
+ * const keys: NegativeKeys = { rows: [rows], columns: [tf.transpose(rows)], normalized: true };
+ * const loss = infoNce(q, k, { negatives: keys, temperature: 0.2 });
+ * ```
+ */
+export interface NegativeKeys {
+  /** The keys as [k_i, D] row blocks (read by the backward pass). */
+  readonly rows: readonly tf.Tensor2D[];
+  /** The same keys as [D, k_i] column blocks, `columns[i] = rows[i]^T` (the forward pass). */
+  readonly columns: readonly tf.Tensor2D[];
+  /**
+   * Whether every key already has unit L2 norm: `infoNce` with `normalize: true` then uses the
+   * blocks as they are instead of normalising them (which would give the same values).
+   */
+  readonly normalized: boolean;
+}
+
 /** Options of {@link infoNce}. */
 export interface InfoNceOptions {
   /**
-   * Negatives shared by every query: one [K, D] tensor, or a list of [k_i, D] chunks read as
-   * their row concatenation (a queue or memory bank need not be concatenated). They are
-   * constants, like MoCo's queue buffer and InstDisc's memory bank: no gradient flows into them.
-   * Default: none, in which case the other rows of `positiveKey` are each query's negatives
-   * (in-batch, and those do receive gradient).
+   * Negatives shared by every query: one [K, D] tensor, a list of [k_i, D] chunks read as their
+   * row concatenation (a queue or memory bank need not be concatenated), or
+   * {@link NegativeKeys} (row and column blocks, e.g. `queue.negatives()`: no transpose and, for
+   * normalised keys, no normalisation per step). They are constants, like MoCo's queue buffer and
+   * InstDisc's memory bank: no gradient flows into them. Default: none, in which case the other
+   * rows of `positiveKey` are each query's negatives (in-batch, and those do receive gradient).
    */
-  readonly negatives?: tf.Tensor2D | readonly tf.Tensor2D[];
+  readonly negatives?: tf.Tensor2D | readonly tf.Tensor2D[] | NegativeKeys;
   /** Softmax temperature tau. Default `0.07` (MoCo v1, InstDisc). */
   readonly temperature?: number;
   /** L2-normalise queries, keys and negatives first (cosine similarity). Default `true`. */
@@ -76,6 +117,95 @@ export function negativeChunks(
   return list as tf.Tensor2D[];
 }
 
+/** @internal Whether an option value is a {@link NegativeKeys} (not a tensor or a list). */
+export function isNegativeKeys(x: unknown): x is NegativeKeys {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    !(x instanceof tf.Tensor) &&
+    !Array.isArray(x) &&
+    ('rows' in x || 'columns' in x)
+  );
+}
+
+/** @internal Checks a {@link NegativeKeys}: matching [k_i, D] rows and [D, k_i] columns. */
+export function checkNegativeKeys(
+  caller: string,
+  argument: string,
+  keys: NegativeKeys,
+  d: number,
+): NegativeKeys {
+  const rows: unknown = keys.rows;
+  const columns: unknown = keys.columns;
+  if (!Array.isArray(rows) || rows.length === 0) {
+    throw new ContrastiveError({
+      caller,
+      argument: `${argument}.rows`,
+      expected: 'a non-empty list of [k_i, D] tensors',
+      received: describeValue(rows),
+    });
+  }
+  if (!Array.isArray(columns) || columns.length !== rows.length) {
+    throw new ContrastiveError({
+      caller,
+      argument: `${argument}.columns`,
+      expected: `a list of ${rows.length} [D, k_i] tensors, one per row block`,
+      received: describeValue(columns),
+    });
+  }
+  checkBoolean(caller, `${argument}.normalized`, keys.normalized);
+  (rows as unknown[]).forEach((block, i) => {
+    checkTensor(caller, `${argument}.rows[${i}]`, block, {
+      shape: [null, d],
+      dtype: 'float32',
+      layout: `[k_i, ${d}] (D of the queries)`,
+    });
+    const k = block.shape[0];
+    checkTensor(caller, `${argument}.columns[${i}]`, (columns as unknown[])[i], {
+      shape: [d, k],
+      dtype: 'float32',
+      layout: `[${d}, ${k}] (rows[${i}] transposed)`,
+    });
+  });
+  return keys;
+}
+
+/**
+ * @internal `a keys^T` for one block of constant keys held in both layouts: the forward pass is
+ * the plain product `a . columns` ([N, D] x [D, k]), the backward pass the plain product
+ * `dy . rows` ([N, k] x [k, D]); no transpose at all, and, as in `similarityToConstant`, no
+ * gradient for the keys.
+ */
+export function similarityToKeyBlock(
+  a: tf.Tensor2D,
+  rows: tf.Tensor2D,
+  columns: tf.Tensor2D,
+): tf.Tensor2D {
+  const op = tf.customGrad((x: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
+    // Saved, not just captured: the rows may be intermediates (normalised here) that the caller's
+    // tidy disposes before the backward pass, or a queue's block replaced by an enqueue.
+    (save as tf.GradSaveFunc)([rows]);
+    return {
+      value: tf.matMul(x as tf.Tensor2D, columns),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.matMul(dy, saved[0] as tf.Tensor2D),
+    };
+  });
+  return op(a) as tf.Tensor2D;
+}
+
+/**
+ * @internal Negative keys ready for the loss: normalised in both layouts when asked to and not
+ * normalised yet (rows along D, columns along D, i.e. axis 0), else as they are.
+ */
+export function prepareNegativeKeys(keys: NegativeKeys, normalize: boolean): NegativeKeys {
+  if (!normalize || keys.normalized) return keys;
+  return {
+    rows: keys.rows.map((r) => l2Normalize(r, 1)),
+    columns: keys.columns.map((c) => l2Normalize(c, 0)),
+    normalized: true,
+  };
+}
+
 /**
  * @internal The InfoNCE per-query losses of already prepared (normalised or not) queries,
  * positives and negative chunks: `logSumExp([l_pos, l_neg...]) - l_pos` with logits / tau.
@@ -83,7 +213,7 @@ export function negativeChunks(
 export function infoNcePerQuery(
   q: tf.Tensor2D,
   k: tf.Tensor2D,
-  chunks: readonly tf.Tensor2D[] | undefined,
+  chunks: readonly tf.Tensor2D[] | NegativeKeys | undefined,
   temperature: number,
 ): tf.Tensor1D {
   const qt = tf.div<tf.Tensor2D>(q, temperature);
@@ -91,8 +221,11 @@ export function infoNcePerQuery(
   if (chunks === undefined) return crossEntropyFromTarget(similarity(qt, k), positive);
   // logSumExp over [l_pos, q.n_1, ..., q.n_K]: one logSumExp per chunk, folded in with
   // logAddExp, so the [N, K + 1] logits matrix is never concatenated.
+  const blocks: tf.Tensor2D[] = isNegativeKeys(chunks)
+    ? chunks.rows.map((rows, i) => similarityToKeyBlock(qt, rows, chunks.columns[i] as tf.Tensor2D))
+    : chunks.map((chunk) => similarityToConstant(qt, chunk));
   let lse: tf.Tensor = positive;
-  for (const chunk of chunks) lse = logAddExp(lse, logSumExpRows(similarityToConstant(qt, chunk)));
+  for (const logits of blocks) lse = logAddExp(lse, logSumExpRows(logits));
   return tf.sub<tf.Tensor1D>(lse, positive);
 }
 
@@ -105,6 +238,13 @@ export function infoNcePerQuery(
  * is the in-batch form: logits `q . k^T / tau`, label i for query i (the other rows' keys are the
  * negatives), as in CLIP or MoCo v3.
  *
+ * `negatives` may be a [K, D] tensor, a list of [k_i, D] chunks, or {@link NegativeKeys} (what
+ * `MomentumQueue.negatives()` returns): keys held as [k_i, D] rows and [D, k_i] columns, so
+ * that the logits are plain products with the columns and the query gradient plain products with
+ * the rows, with no transpose per step; keys marked `normalized` are not normalised again (with
+ * `normalize: true` that would not change them). The three forms give the same loss and
+ * gradients.
+ *
  * Gradient flows into the queries and the positive keys; `negatives` are treated as constants
  * (queue or bank entries, which never carry gradient). A MoCo key comes from a momentum encoder
  * and must not receive gradient either: wrap it in {@link stopGradient}. The computation
@@ -116,7 +256,8 @@ export function infoNcePerQuery(
  * @param options - `negatives`, `temperature` (0.07), `normalize` (true), `reduction` ('mean').
  * @returns a scalar, or [N] per-query losses with `reduction: 'none'`.
  * @throws {@link ContrastiveError} on a non-[N, D] input, a key or negative of another shape or
- *   dimension, an in-batch call with N < 2 (no negatives at all), or temperature <= 0.
+ *   dimension, {@link NegativeKeys} whose row and column blocks do not match, an in-batch call
+ *   with N < 2 (no negatives at all), or temperature <= 0.
  *
  * @example
  * ```ts
@@ -124,7 +265,9 @@ export function infoNcePerQuery(
  * import { infoNce, stopGradient } from 'tfjs-contrastive';
  *
  * // MoCo: queries from the encoder, keys from the momentum encoder, negatives from the queue.
- * const loss = infoNce(q, stopGradient(k), { negatives: queue, temperature: 0.2 });
+ * const loss = infoNce(q, stopGradient(k), { negatives: queue.negatives(), temperature: 0.2 });
+ * // Any [K, D] tensor (or list of [k_i, D] chunks) works too.
+ * const withBank = infoNce(q, stopGradient(k), { negatives: bankRows });
  * // In-batch (no queue): the other keys are the negatives.
  * const inBatch = infoNce(q, k, { temperature: 0.1 });
  * ```
@@ -139,17 +282,24 @@ export function infoNce(
   const temperature = resolveTemperature(caller, options.temperature, 0.07);
   const normalize = resolveFlag(caller, 'options.normalize', options.normalize, true);
   const reduction = resolveReduction(caller, options.reduction);
+  const negatives = options.negatives;
   const chunks =
-    options.negatives === undefined
+    negatives === undefined
       ? undefined
-      : negativeChunks(caller, 'options.negatives', options.negatives, d);
+      : isNegativeKeys(negatives)
+        ? checkNegativeKeys(caller, 'options.negatives', negatives, d)
+        : negativeChunks(caller, 'options.negatives', negatives, d);
   if (chunks === undefined) checkInBatchSize(caller, 'query', query, n);
   return tf.tidy(() => {
     const prep = (x: tf.Tensor2D): tf.Tensor2D => (normalize ? l2Normalize(x) : x);
     const perQuery = infoNcePerQuery(
       prep(query),
       prep(positiveKey),
-      chunks?.map(prep),
+      chunks === undefined
+        ? undefined
+        : isNegativeKeys(chunks)
+          ? prepareNegativeKeys(chunks, normalize)
+          : chunks.map(prep),
       temperature,
     );
     return reduce(perQuery, reduction);

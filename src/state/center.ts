@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ContrastiveError, checkNumber, checkTensor, describeValue } from '../core/index.js';
+import {
+  ContrastiveError,
+  checkNumber,
+  checkTensor,
+  describeValue,
+  type ComponentState,
+} from '../core/index.js';
+import { checkComponentState } from './momentum-queue.js';
 
 /** Options of {@link Center}. */
 export interface CenterOptions {
@@ -7,13 +14,9 @@ export interface CenterOptions {
   readonly momentum?: number;
 }
 
-/** The saved state of a {@link Center}, plain JSON. */
-export interface CenterState {
-  /** The momentum. */
-  readonly momentum: number;
-  /** The center's K values. */
-  readonly values: number[];
-}
+// Set by fromState for the duration of one constructor call (synchronous): a restored center
+// is built from the saved value directly.
+let restoring: tf.Tensor1D | undefined;
 
 /**
  * DINO's running center of the teacher outputs (Caron et al. 2021, Eq. 4): subtracting it from
@@ -31,7 +34,7 @@ export interface CenterState {
  * const center = new Center(4096);
  * const loss = dinoLoss(student, teacher, center.value);
  * center.update(teacher);
- * const saved = await center.getState(); // JSON for a checkpoint
+ * const saved = center.getState(); // { config: { momentum, dim }, tensors: { value } }
  * ```
  */
 export class Center {
@@ -47,12 +50,14 @@ export class Center {
    * @throws {@link ContrastiveError} when `dim` is not a positive integer or the momentum is not in [0, 1).
    */
   constructor(dim: number, options: CenterOptions = {}) {
+    const restored = restoring;
+    restoring = undefined;
     checkNumber('Center', 'dim', dim, { integer: true, min: 1 });
     const momentum = options.momentum ?? 0.9;
     checkNumber('Center', 'options.momentum', momentum, { min: 0, lessThan: 1 });
     this.dim = dim;
     this.momentum = momentum;
-    this.current = tf.keep(tf.zeros([dim]));
+    this.current = tf.keep(restored === undefined ? tf.zeros([dim]) : tf.clone(restored));
   }
 
   /** The current center, [K]. Owned by the Center: do not dispose it. */
@@ -99,49 +104,59 @@ export class Center {
   }
 
   /**
-   * The state for a checkpoint (reads the values back).
+   * The state for a checkpoint: `config` `{ momentum, dim }` and `tensors` `{ value }`, the [K]
+   * center as a new tensor the caller owns and disposes. Synchronous: nothing is read back.
    *
-   * @returns the momentum and the K values.
+   * @returns the center's {@link ComponentState}.
    *
    * @example
    * ```ts
-   * const json = JSON.stringify(await center.getState());
+   * const state = center.getState();
+   * const copy = Center.fromState(state);
+   * tf.dispose(Object.values(state.tensors));
    * ```
    */
-  async getState(): Promise<CenterState> {
-    return { momentum: this.momentum, values: Array.from(await this.current.data()) };
+  getState(): ComponentState {
+    return {
+      config: { momentum: this.momentum, dim: this.dim },
+      tensors: { value: tf.clone(this.current) },
+    };
   }
 
   /**
-   * A center restored from {@link Center.getState}'s output, so that training resumes exactly.
+   * A center restored from {@link Center.getState}, so that training resumes exactly. The value is
+   * copied (the caller still owns and disposes `state`). Synchronous and free of read-backs (which
+   * webgpu cannot do synchronously), so the values themselves are not inspected.
    *
-   * @param state - the saved momentum and values.
+   * @param state - `config` `{ momentum, dim }` (momentum in [0, 1), dim a positive integer) and
+   *   `tensors.value`, a float32 [dim] tensor.
    * @returns a new Center.
-   * @throws {@link ContrastiveError} when the state is malformed.
+   * @throws {@link ContrastiveError} when the state is malformed (a field missing or out of range,
+   *   a value of another shape or dtype).
    *
    * @example
    * ```ts
-   * const center = Center.fromState(JSON.parse(json));
+   * const center = Center.fromState(saved); // saved = otherCenter.getState()
    * ```
    */
-  static fromState(state: CenterState): Center {
-    const values: unknown = state.values;
-    if (
-      !Array.isArray(values) ||
-      values.length === 0 ||
-      !values.every((v) => typeof v === 'number' && Number.isFinite(v))
-    ) {
-      throw new ContrastiveError({
-        caller: 'Center.fromState',
-        argument: 'state.values',
-        expected: 'a non-empty array of finite numbers',
-        received: describeValue(values),
-      });
+  static fromState(state: ComponentState): Center {
+    const caller = 'Center.fromState';
+    const { config, tensors } = checkComponentState(caller, state);
+    const { momentum, dim } = config;
+    checkNumber(caller, 'state.config.momentum', momentum, { min: 0, lessThan: 1 });
+    checkNumber(caller, 'state.config.dim', dim, { integer: true, min: 1 });
+    const value = tensors.value;
+    checkTensor(caller, 'state.tensors.value', value, {
+      shape: [dim],
+      dtype: 'float32',
+      layout: '[dim] (the center)',
+    });
+    restoring = value as tf.Tensor1D;
+    try {
+      return new Center(dim, { momentum });
+    } finally {
+      restoring = undefined;
     }
-    const center = new Center(values.length, { momentum: state.momentum });
-    center.current.dispose();
-    center.current = tf.keep(tf.tensor1d(values as number[]));
-    return center;
   }
 
   /**

@@ -1,11 +1,7 @@
-export { Center, type CenterOptions, type CenterState } from './center.js';
+export { Center, type CenterOptions } from './center.js';
 export { dinoTeacherTemperature, type TeacherTemperatureOptions } from './teacher-temperature.js';
-export { MemoryBank, type MemoryBankOptions, type MemoryBankState } from './memory-bank.js';
-export {
-  MomentumQueue,
-  type MomentumQueueOptions,
-  type MomentumQueueState,
-} from './momentum-queue.js';
+export { MemoryBank, type MemoryBankOptions } from './memory-bank.js';
+export { MomentumQueue, type MomentumQueueOptions } from './momentum-queue.js';
 export {
   cloneAsMomentumEncoder,
   emaUpdate,
@@ -30,3 +26,16 @@ export {
   type LarsOptions,
   type NamedTensor,
 } from './lars-optimizer.js';
+export {
+  AdamWOptimizer,
+  adamw,
+  registerAdamWOptimizer,
+  renameOptimizerWeights,
+  type AdamWOptions,
+} from './adamw-optimizer.js';
+export {
+  clipGradNorm,
+  type ClipGradNormOptions,
+  type ClipGradNormResult,
+  type GradientCollection,
+} from './clip-grad-norm.js';

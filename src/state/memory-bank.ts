@@ -4,11 +4,12 @@ import {
   SeededRandom,
   checkNumber,
   checkTensor,
-  describeValue,
   l2Normalize,
   toIndexTensor,
+  type ComponentState,
   type SeededRandomState,
 } from '../core/index.js';
+import { checkComponentState } from './momentum-queue.js';
 
 /** Options of {@link MemoryBank}. */
 export interface MemoryBankOptions {
@@ -18,17 +19,15 @@ export interface MemoryBankOptions {
   readonly seed?: number | string;
 }
 
-/** The saved state of a {@link MemoryBank}, plain JSON. */
-export interface MemoryBankState {
-  /** Update momentum. */
-  readonly momentum: number;
-  /** Feature dimension D. */
-  readonly dim: number;
-  /** The N x D entries, row-major. */
-  readonly values: number[];
-  /** The noise sampler's random state. */
+/** What {@link MemoryBank.fromState} hands its constructor instead of random entries. */
+interface Restored {
+  readonly values: tf.Tensor2D;
   readonly rng: SeededRandomState;
 }
+
+// Set by fromState for the duration of one constructor call (synchronous): a restored bank is
+// built from the saved entries directly, with no random [N, D] initialisation first.
+let restoring: Restored | undefined;
 
 /**
  * The memory bank of Instance Discrimination (Wu et al. CVPR 2018) and CMC (Tian et al. 2020):
@@ -69,6 +68,8 @@ export class MemoryBank {
    * @throws {@link ContrastiveError} when a size is not a positive integer or the momentum is not in [0, 1).
    */
   constructor(size: number, dim = 128, options: MemoryBankOptions = {}) {
+    const restored = restoring;
+    restoring = undefined;
     checkNumber('MemoryBank', 'size', size, { integer: true, min: 1 });
     checkNumber('MemoryBank', 'dim', dim, { integer: true, min: 1 });
     const momentum = options.momentum ?? 0.5;
@@ -77,8 +78,13 @@ export class MemoryBank {
     this.dim = dim;
     this.momentum = momentum;
     this.rng = new SeededRandom(options.seed ?? 0);
-    const s = 1 / Math.sqrt(dim / 3);
-    this.bank = tf.keep(tf.randomUniform([size, dim], -s, s, 'float32', this.rng.tfSeed()));
+    if (restored !== undefined) {
+      this.rng.setState(restored.rng);
+      this.bank = tf.keep(tf.clone(restored.values));
+    } else {
+      const s = 1 / Math.sqrt(dim / 3);
+      this.bank = tf.keep(tf.randomUniform([size, dim], -s, s, 'float32', this.rng.tfSeed()));
+    }
   }
 
   /** The whole bank, [N, D]. Owned by the bank: do not dispose it; it changes on update. */
@@ -170,52 +176,78 @@ export class MemoryBank {
   }
 
   /**
-   * The state for a checkpoint: entries and the noise sampler's state (reads the bank back).
+   * The state for a checkpoint: `config` `{ momentum, dim, size, rng }` (rng: the noise
+   * sampler's four-integer state) and `tensors` `{ values }`, the [N, D] entries as a new tensor
+   * the caller owns and disposes. Synchronous: nothing is read back from the backend.
    *
-   * @returns plain JSON.
+   * @returns the bank's {@link ComponentState}.
    *
    * @example
    * ```ts
-   * const json = JSON.stringify(await bank.getState());
+   * const state = bank.getState();
+   * const copy = MemoryBank.fromState(state);
+   * tf.dispose(Object.values(state.tensors));
    * ```
    */
-  async getState(): Promise<MemoryBankState> {
+  getState(): ComponentState {
     return {
-      momentum: this.momentum,
-      dim: this.dim,
-      values: Array.from(await this.bank.data()),
-      rng: this.rng.getState(),
+      config: {
+        momentum: this.momentum,
+        dim: this.dim,
+        size: this.size,
+        rng: [...this.rng.getState()],
+      },
+      tensors: { values: tf.clone(this.bank) },
     };
   }
 
   /**
-   * A bank restored from {@link MemoryBank.getState}: same entries, same future noise.
+   * A bank restored from {@link MemoryBank.getState}: the same entries and the same future noise
+   * draws. The entries are copied (the caller still owns and disposes `state`); no random bank is
+   * built first.
    *
-   * @param state - the saved state.
+   * @param state - `config` `{ momentum, dim, size, rng }` (momentum in [0, 1), positive integer
+   *   sizes, rng four unsigned 32-bit integers not all zero) and `tensors.values`, a float32
+   *   [size, dim] tensor.
    * @returns a new MemoryBank.
-   * @throws {@link ContrastiveError} when the state is malformed.
+   * @throws {@link ContrastiveError} when the state is malformed (a field missing or out of range,
+   *   entries of another shape or dtype).
    *
    * @example
    * ```ts
-   * const bank = MemoryBank.fromState(JSON.parse(json));
+   * const bank = MemoryBank.fromState(saved); // saved = otherBank.getState()
    * ```
    */
-  static fromState(state: MemoryBankState): MemoryBank {
-    const values: unknown = state.values;
-    checkNumber('MemoryBank.fromState', 'state.dim', state.dim, { integer: true, min: 1 });
-    if (!Array.isArray(values) || values.length === 0 || values.length % state.dim !== 0) {
+  static fromState(state: ComponentState): MemoryBank {
+    const caller = 'MemoryBank.fromState';
+    const { config, tensors } = checkComponentState(caller, state);
+    const { momentum, dim, size, rng } = config;
+    checkNumber(caller, 'state.config.momentum', momentum, { min: 0, lessThan: 1 });
+    checkNumber(caller, 'state.config.dim', dim, { integer: true, min: 1 });
+    checkNumber(caller, 'state.config.size', size, { integer: true, min: 1 });
+    try {
+      new SeededRandom(0).setState(rng as SeededRandomState);
+    } catch (e) {
+      if (!(e instanceof ContrastiveError)) throw e;
       throw new ContrastiveError({
-        caller: 'MemoryBank.fromState',
-        argument: 'state.values',
-        expected: `a non-empty array whose length is a multiple of dim (${state.dim})`,
-        received: describeValue(values),
+        caller,
+        argument: 'state.config.rng',
+        expected: e.expected,
+        received: e.received,
       });
     }
-    const bank = new MemoryBank(values.length / state.dim, state.dim, { momentum: state.momentum });
-    bank.bank.dispose();
-    bank.bank = tf.keep(tf.tensor2d(values as number[], [values.length / state.dim, state.dim]));
-    bank.rng.setState(state.rng);
-    return bank;
+    const values = tensors.values;
+    checkTensor(caller, 'state.tensors.values', values, {
+      shape: [size, dim],
+      dtype: 'float32',
+      layout: '[size, dim] (the entries)',
+    });
+    restoring = { values: values as tf.Tensor2D, rng: rng as SeededRandomState };
+    try {
+      return new MemoryBank(size, dim, { momentum });
+    } finally {
+      restoring = undefined;
+    }
   }
 
   /**

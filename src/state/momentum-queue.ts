@@ -6,17 +6,25 @@ import {
   checkTensor,
   describeValue,
   l2Normalize,
+  type ComponentState,
 } from '../core/index.js';
+import type { NegativeKeys } from '../losses/index.js';
+
+/** Rows per block when `blockSize` is not given (or K, when the queue is shorter). */
+const DEFAULT_BLOCK_SIZE = 4096;
 
 /** Options of {@link MomentumQueue}. */
 export interface MomentumQueueOptions {
   /** Seed of the random initial keys. Default `0`. */
   readonly seed?: number | string;
   /**
-   * Rows per stored chunk of the initial keys. Default `256`. Eviction slices at most one chunk,
-   * so an enqueue costs O(chunk x D), never a copy of the whole queue.
+   * Rows per stored block. Default `4096`, or K when the queue is shorter. The queue holds
+   * ceil(K / blockSize) blocks in each of two layouts, and an enqueue rewrites only the blocks
+   * the new keys land in, so it costs O(blockSize x D), independent of K. Smaller blocks make an
+   * enqueue cheaper and a loss step dispatch more products; on webgl and webgpu, where each
+   * kernel dispatch costs more than a small product, keep them large.
    */
-  readonly chunkSize?: number;
+  readonly blockSize?: number;
   /**
    * The number of samples in the data set, when known: a queue longer than it holds a sample's
    * own older key among its negatives (moco issue #146), and the queue warns once.
@@ -26,34 +34,75 @@ export interface MomentumQueueOptions {
   readonly onWarning?: (message: string) => void;
 }
 
-/** The saved state of a {@link MomentumQueue}, plain JSON. */
-export interface MomentumQueueState {
-  /** Queue length K. */
-  readonly size: number;
-  /** Key dimension D. */
-  readonly dim: number;
-  /** The K x D keys, row-major, oldest first. */
-  readonly keys: number[];
+/** A piece of one enqueue: `len` new keys from row `from` of the batch, at row `at` of a block. */
+interface Piece {
+  readonly at: number;
+  readonly from: number;
+  readonly len: number;
+}
+
+/** What {@link MomentumQueue.fromState} hands its constructor instead of random keys. */
+interface Restored {
+  readonly keys: tf.Tensor2D;
+  readonly count: number;
+}
+
+// Set by fromState for the duration of one constructor call (synchronous), so that a restored
+// queue is built from the saved keys directly, with no random keys built first. A module
+// variable rather than a constructor parameter keeps the public signature clean, and rather than
+// a Symbol-keyed option keeps the module free of top-level calls (tree shaking).
+let restoring: Restored | undefined;
+
+/**
+ * @internal Checks that `state` has the {@link ComponentState} shape (a `config` object and a
+ * `tensors` object) and returns both; the fields themselves are checked by the caller.
+ */
+export function checkComponentState(
+  caller: string,
+  state: unknown,
+): { config: Record<string, unknown>; tensors: Record<string, unknown> } {
+  const isObject = (x: unknown): x is Record<string, unknown> =>
+    typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof tf.Tensor);
+  const fail = (argument: string, expected: string, value: unknown): never => {
+    throw new ContrastiveError({ caller, argument, expected, received: describeValue(value) });
+  };
+  if (!isObject(state)) return fail('state', 'a ComponentState { config, tensors }', state);
+  const { config, tensors } = state;
+  if (!isObject(config)) return fail('state.config', 'an object of JSON values', config);
+  if (!isObject(tensors)) return fail('state.tensors', 'an object of named tensors', tensors);
+  return { config, tensors };
 }
 
 /**
  * MoCo's dictionary (He et al. CVPR 2020): a FIFO queue of the K most recent keys of dimension D,
  * the negatives of {@link infoNce}. Also SwAV's feature queue.
  *
- * The keys start as random unit vectors, as in facebookresearch/moco. `read()` returns the keys
- * before the current batch is added, as a list of [k_i, D] chunks that `infoNce({ negatives })`
- * takes as is; `enqueue(keys)` appends the batch's keys and drops the oldest. The queue is kept
- * as chunks precisely so that an enqueue costs O(B x D): tfjs tensors are immutable, and one
- * [K, D] tensor would be copied whole at every step. K need not be a multiple of the batch size
- * (the original asserts K % B == 0, which breaks on a short last batch): the oldest chunk is cut
- * where needed. A batch larger than K keeps its newest K keys.
+ * The keys start as random unit vectors, as in facebookresearch/moco, which are not real keys
+ * ({@link MomentumQueue.count} counts the real ones). `enqueue(keys)` stores the batch's keys
+ * L2-normalised, once: `infoNce` with `normalize: true` (its default, and MoCo's) would normalise
+ * them anyway, so the loss values are unchanged, and no step normalises the queue again.
+ *
+ * Storage is a ring buffer, like moco's `queue_ptr`: ceil(K / blockSize) fixed blocks and a write
+ * pointer at the oldest key. Each block is held in both layouts the loss's products want: [k, D]
+ * rows (the gradient `dy . keys`) and [D, k] columns (the logits `q . keys^T` as a plain product,
+ * no transpose per step; transposed products run about 10x slower on wasm). tfjs tensors are
+ * immutable, so an enqueue rebuilds the block(s) its B keys land in: O(blockSize x D) per touched
+ * block and layout, independent of K, and never a copy of the whole queue. The two layouts double
+ * the memory: 2 x K x D floats (64 MiB at K 65536, D 128).
+ *
+ * K need not be a multiple of the batch size (the original asserts K % B == 0, which breaks on a
+ * short last batch, moco PR #100): the ring simply wraps. A batch larger than K keeps its newest K
+ * keys.
+ *
+ * Read the negatives before the batch is enqueued: `negatives()` (for `infoNce`), `read()` (the
+ * row blocks), `readConcatenated()` (one [K, D] copy, oldest first).
  *
  * @example
  * ```ts
  * import { MomentumQueue, infoNce, stopGradient } from 'tfjs-contrastive';
  *
  * const queue = new MomentumQueue(65536, 128, { datasetSize: 50000 }); // warns: K > N
- * const loss = infoNce(q, stopGradient(k), { negatives: queue.read(), temperature: 0.2 });
+ * const loss = infoNce(q, stopGradient(k), { negatives: queue.negatives(), temperature: 0.2 });
  * queue.enqueue(k); // after the loss
  * ```
  */
@@ -62,20 +111,30 @@ export class MomentumQueue {
   readonly size: number;
   /** Key dimension D. */
   readonly dim: number;
-  private chunks: tf.Tensor2D[] = [];
+  /** Rows per block (the last block may be shorter). */
+  readonly blockSize: number;
+  private rowBlocks: tf.Tensor2D[] = [];
+  private columnBlocks: tf.Tensor2D[] = [];
+  /** Ring position of the oldest key, where the next enqueue writes. */
+  private pointer = 0;
+  private filled = 0;
 
   /**
    * @param size - the queue length K (65536 in MoCo).
    * @param dim - the key dimension D (128 in MoCo v1/v2).
-   * @param options - `seed`, `chunkSize`, `datasetSize`, `onWarning`.
-   * @throws {@link ContrastiveError} when a size is not a positive integer.
+   * @param options - `seed` (0), `blockSize` (min(4096, K)), `datasetSize`, `onWarning`
+   *   (`console.warn`).
+   * @throws {@link ContrastiveError} when `size`, `dim`, `blockSize` or `datasetSize` is not a
+   *   positive integer.
    */
   constructor(size: number, dim: number, options: MomentumQueueOptions = {}) {
-    const caller = 'MomentumQueue';
+    const restored = restoring;
+    restoring = undefined;
+    const caller = restored === undefined ? 'MomentumQueue' : 'MomentumQueue.fromState';
     checkNumber(caller, 'size', size, { integer: true, min: 1 });
     checkNumber(caller, 'dim', dim, { integer: true, min: 1 });
-    const chunkSize = options.chunkSize ?? 256;
-    checkNumber(caller, 'options.chunkSize', chunkSize, { integer: true, min: 1 });
+    const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+    checkNumber(caller, 'options.blockSize', blockSize, { integer: true, min: 1 });
     if (options.datasetSize !== undefined) {
       checkNumber(caller, 'options.datasetSize', options.datasetSize, { integer: true, min: 1 });
       if (size > options.datasetSize) {
@@ -87,24 +146,38 @@ export class MomentumQueue {
     }
     this.size = size;
     this.dim = dim;
+    this.blockSize = Math.min(blockSize, size);
+    const blocks = Math.ceil(size / this.blockSize);
     const rng = new SeededRandom(options.seed ?? 0);
-    for (let start = 0; start < size; start += chunkSize) {
-      const rows = Math.min(chunkSize, size - start);
-      this.chunks.push(
-        tf.keep(
-          tf.tidy(() =>
-            l2Normalize(tf.randomNormal<tf.Rank.R2>([rows, dim], 0, 1, 'float32', rng.tfSeed())),
-          ),
-        ),
-      );
+    for (let b = 0; b < blocks; b++) {
+      const rows = this.blockRows(b);
+      const [r, c] = tf.tidy(() => {
+        const keys =
+          restored === undefined
+            ? l2Normalize(tf.randomNormal<tf.Rank.R2>([rows, dim], 0, 1, 'float32', rng.tfSeed()))
+            : tf.slice(restored.keys, [b * this.blockSize, 0], [rows, dim]);
+        return [keys, tf.transpose(keys)];
+      });
+      this.rowBlocks.push(tf.keep(r));
+      this.columnBlocks.push(tf.keep(c));
     }
+    this.filled = restored?.count ?? 0;
   }
 
   /**
-   * The K keys before the current batch, oldest first, as [k_i, D] chunks. Owned by the queue:
-   * do not dispose them, and do not keep them past the next `enqueue`.
+   * The number of real keys enqueued so far, capped at K: the first K - count keys in oldest-first
+   * order are still the random initial ones. SwAV uses only the filled part of its queue.
+   */
+  get count(): number {
+    return this.filled;
+  }
+
+  /**
+   * The K keys before the current batch as [k_i, D] row blocks, in storage order (once the ring
+   * has wrapped this is not oldest first; a loss does not care, `readConcatenated()` does). Owned
+   * by the queue: do not dispose them, and do not keep them past the next `enqueue`.
    *
-   * @returns the chunks, for `infoNce(q, k, { negatives })`.
+   * @returns the row blocks, e.g. for `infoNce(q, k, { negatives })`.
    *
    * @example
    * ```ts
@@ -112,13 +185,30 @@ export class MomentumQueue {
    * ```
    */
   read(): readonly tf.Tensor2D[] {
-    return this.chunks;
+    return [...this.rowBlocks];
   }
 
   /**
-   * All K keys as one [K, D] tensor (a copy: O(K x D); dispose it).
+   * The K keys before the current batch as {@link NegativeKeys}: [k_i, D] row blocks, the same
+   * blocks as [D, k_i] columns, marked normalised. `infoNce` takes it as `negatives` and then
+   * neither normalises nor transposes the queue. Owned by the queue: do not dispose the blocks,
+   * and do not keep them past the next `enqueue`.
    *
-   * @returns the keys, oldest first.
+   * @returns the keys in both layouts.
+   *
+   * @example
+   * ```ts
+   * const loss = infoNce(q, stopGradient(k), { negatives: queue.negatives(), temperature: 0.2 });
+   * ```
+   */
+  negatives(): NegativeKeys {
+    return { rows: [...this.rowBlocks], columns: [...this.columnBlocks], normalized: true };
+  }
+
+  /**
+   * All K keys as one [K, D] tensor, oldest first (a copy: O(K x D); dispose it).
+   *
+   * @returns the keys, oldest first, L2-normalised.
    *
    * @example
    * ```ts
@@ -126,15 +216,25 @@ export class MomentumQueue {
    * ```
    */
   readConcatenated(): tf.Tensor2D {
-    return tf.concat(this.chunks, 0);
+    return tf.tidy(() => {
+      const all = tf.concat(this.rowBlocks, 0);
+      const p = this.pointer;
+      if (p === 0) return all;
+      return tf.concat(
+        [tf.slice(all, [p, 0], [this.size - p, this.dim]), tf.slice(all, [0, 0], [p, this.dim])],
+        0,
+      );
+    });
   }
 
   /**
-   * Appends a batch of keys and drops the oldest, in O(B x D). The keys are copied (the caller
-   * keeps ownership of its tensor) and carry no gradient.
+   * Appends a batch of keys, L2-normalised, over the oldest ones. Rewrites only the block(s) the
+   * keys land in, in both layouts: O(blockSize x D) per touched block (at most ceil(B / blockSize)
+   * + 1 blocks), independent of K. The keys are copied (the caller keeps ownership of its tensor)
+   * and carry no gradient.
    *
-   * @param keys - [B, D] float32 keys (the momentum encoder's outputs, normalised as the loss
-   *   expects).
+   * @param keys - [B, D] float32 keys (the momentum encoder's outputs); B may exceed K (the newest
+   *   K are kept) and need not divide it.
    * @throws {@link ContrastiveError} when `keys` is not [B, D] float32.
    *
    * @example
@@ -150,71 +250,99 @@ export class MomentumQueue {
     });
     const b = keys.shape[0];
     if (b === 0) return;
-    const incoming = tf.keep(
-      b > this.size ? tf.slice(keys, [b - this.size, 0], [this.size, this.dim]) : tf.clone(keys),
-    );
-    this.chunks.push(incoming);
-    let excess = this.rows() - this.size;
-    while (excess > 0) {
-      const oldest = this.chunks[0] as tf.Tensor2D;
-      const rows = oldest.shape[0];
-      if (rows <= excess) {
-        this.chunks.shift();
-        oldest.dispose();
-        excess -= rows;
-      } else {
-        this.chunks[0] = tf.keep(tf.slice(oldest, [excess, 0], [rows - excess, this.dim]));
-        oldest.dispose();
-        excess = 0;
-      }
+    const n = Math.min(b, this.size);
+    // Where the n newest keys land, block by block (a batch that wraps can touch one block twice).
+    const pieces = new Map<number, Piece[]>();
+    let pos = this.pointer;
+    for (let from = 0; from < n;) {
+      const block = Math.floor(pos / this.blockSize);
+      const at = pos - block * this.blockSize;
+      const len = Math.min(this.blockRows(block) - at, n - from);
+      const list = pieces.get(block) ?? [];
+      list.push({ at, from, len });
+      pieces.set(block, list);
+      from += len;
+      pos = (pos + len) % this.size;
     }
+    const touched = [...pieces.keys()];
+    const rebuilt = tf.tidy(() => {
+      const fresh = l2Normalize(b > n ? tf.slice(keys, [b - n, 0], [n, this.dim]) : keys);
+      const freshColumns = tf.transpose(fresh);
+      return touched.flatMap((block) =>
+        this.rebuild(block, pieces.get(block) ?? [], fresh, freshColumns),
+      );
+    });
+    touched.forEach((block, i) => {
+      this.rowBlocks[block]?.dispose();
+      this.columnBlocks[block]?.dispose();
+      this.rowBlocks[block] = tf.keep(rebuilt[2 * i] as tf.Tensor2D);
+      this.columnBlocks[block] = tf.keep(rebuilt[2 * i + 1] as tf.Tensor2D);
+    });
+    this.pointer = pos;
+    this.filled = Math.min(this.size, this.filled + n);
   }
 
   /**
-   * The state for a checkpoint (reads the keys back).
+   * The state for a checkpoint: `config` `{ size, dim, blockSize, count }` and `tensors`
+   * `{ keys }`, the [K, D] keys oldest first (L2-normalised), a new tensor the caller owns and
+   * disposes. Synchronous: nothing is read back from the backend.
    *
-   * @returns plain JSON, keys oldest first.
+   * @returns the queue's {@link ComponentState}.
    *
    * @example
    * ```ts
-   * const json = JSON.stringify(await queue.getState());
+   * const state = queue.getState();
+   * const copy = MomentumQueue.fromState(state);
+   * tf.dispose(Object.values(state.tensors));
    * ```
    */
-  async getState(): Promise<MomentumQueueState> {
-    const all = this.readConcatenated();
-    const keys = Array.from(await all.data());
-    all.dispose();
-    return { size: this.size, dim: this.dim, keys };
+  getState(): ComponentState {
+    return {
+      config: { size: this.size, dim: this.dim, blockSize: this.blockSize, count: this.filled },
+      tensors: { keys: this.readConcatenated() },
+    };
   }
 
   /**
-   * A queue restored from {@link MomentumQueue.getState}: same keys in the same order.
+   * A queue restored from {@link MomentumQueue.getState}: the same keys in the same order and the
+   * same `count`, so that it evolves exactly as the saved one would. The blocks are built from the
+   * saved keys directly (copies: the caller still owns and disposes `state`), with no random keys
+   * built first. The keys are taken as they are and must be L2-normalised rows, as `getState`
+   * writes them (`negatives()` marks them normalised, so `infoNce` will not normalise them):
+   * normalise keys from elsewhere first. Synchronous and free of read-backs (which webgpu cannot do
+   * synchronously), so the values themselves are not inspected.
    *
-   * @param state - the saved state.
+   * @param state - `config` `{ size, dim, blockSize, count }` (integers, 0 <= count <= size) and
+   *   `tensors.keys`, a float32 [size, dim] tensor, oldest first.
    * @returns a new MomentumQueue.
-   * @throws {@link ContrastiveError} when the state is malformed.
+   * @throws {@link ContrastiveError} when the state is malformed: a missing or non-integer size,
+   *   a count outside [0, size], keys of another shape or dtype.
    *
    * @example
    * ```ts
-   * const queue = MomentumQueue.fromState(JSON.parse(json));
+   * const queue = MomentumQueue.fromState(saved); // saved = otherQueue.getState()
    * ```
    */
-  static fromState(state: MomentumQueueState): MomentumQueue {
-    const keys: unknown = state.keys;
-    checkNumber('MomentumQueue.fromState', 'state.size', state.size, { integer: true, min: 1 });
-    checkNumber('MomentumQueue.fromState', 'state.dim', state.dim, { integer: true, min: 1 });
-    if (!Array.isArray(keys) || keys.length !== state.size * state.dim) {
-      throw new ContrastiveError({
-        caller: 'MomentumQueue.fromState',
-        argument: 'state.keys',
-        expected: `an array of size * dim = ${state.size * state.dim} numbers`,
-        received: describeValue(keys),
-      });
+  static fromState(state: ComponentState): MomentumQueue {
+    const caller = 'MomentumQueue.fromState';
+    const { config, tensors } = checkComponentState(caller, state);
+    const { size, dim, blockSize, count } = config;
+    checkNumber(caller, 'state.config.size', size, { integer: true, min: 1 });
+    checkNumber(caller, 'state.config.dim', dim, { integer: true, min: 1 });
+    checkNumber(caller, 'state.config.blockSize', blockSize, { integer: true, min: 1 });
+    checkNumber(caller, 'state.config.count', count, { integer: true, min: 0, max: size });
+    const keys = tensors.keys;
+    checkTensor(caller, 'state.tensors.keys', keys, {
+      shape: [size, dim],
+      dtype: 'float32',
+      layout: '[size, dim] (the keys, oldest first)',
+    });
+    restoring = { keys: keys as tf.Tensor2D, count };
+    try {
+      return new MomentumQueue(size, dim, { blockSize });
+    } finally {
+      restoring = undefined;
     }
-    const queue = new MomentumQueue(state.size, state.dim, { chunkSize: state.size });
-    queue.dispose();
-    queue.chunks = [tf.keep(tf.tensor2d(keys as number[], [state.size, state.dim]))];
-    return queue;
   }
 
   /**
@@ -226,11 +354,43 @@ export class MomentumQueue {
    * ```
    */
   dispose(): void {
-    for (const c of this.chunks) c.dispose();
-    this.chunks = [];
+    tf.dispose([...this.rowBlocks, ...this.columnBlocks]);
+    this.rowBlocks = [];
+    this.columnBlocks = [];
   }
 
-  private rows(): number {
-    return this.chunks.reduce((n, c) => n + c.shape[0], 0);
+  private blockRows(block: number): number {
+    return Math.min(this.blockSize, this.size - block * this.blockSize);
+  }
+
+  /** Block `block` with `pieces` of the fresh keys written in: [rows, columns] (in a tidy). */
+  private rebuild(
+    block: number,
+    pieces: readonly Piece[],
+    fresh: tf.Tensor2D,
+    freshColumns: tf.Tensor2D,
+  ): [tf.Tensor2D, tf.Tensor2D] {
+    const d = this.dim;
+    const oldRows = this.rowBlocks[block] as tf.Tensor2D;
+    const oldColumns = this.columnBlocks[block] as tf.Tensor2D;
+    const rows: tf.Tensor2D[] = [];
+    const columns: tf.Tensor2D[] = [];
+    const keep = (start: number, len: number): void => {
+      if (len <= 0) return;
+      rows.push(tf.slice(oldRows, [start, 0], [len, d]));
+      columns.push(tf.slice(oldColumns, [0, start], [d, len]));
+    };
+    let cursor = 0;
+    for (const p of [...pieces].sort((x, y) => x.at - y.at)) {
+      keep(cursor, p.at - cursor);
+      rows.push(tf.slice(fresh, [p.from, 0], [p.len, d]));
+      columns.push(tf.slice(freshColumns, [0, p.from], [d, p.len]));
+      cursor = p.at + p.len;
+    }
+    keep(cursor, this.blockRows(block) - cursor);
+    return [
+      rows.length === 1 ? (rows[0] as tf.Tensor2D) : tf.concat(rows, 0),
+      columns.length === 1 ? (columns[0] as tf.Tensor2D) : tf.concat(columns, 1),
+    ];
   }
 }

@@ -12,9 +12,14 @@ export interface WritableWeight {
   readonly shape: readonly number[];
 }
 
-/** A layer, as far as the EMA needs it. */
+/**
+ * A layer, as far as the EMA needs it: its weights. A tfjs-layers layer also keeps the two lists
+ * it creates weights into (`_trainableWeights`: parameters, frozen or not; `_nonTrainableWeights`:
+ * buffers such as batch norm's moving statistics), which {@link emaUpdate} reads, duck-typed; a
+ * layer without them has only parameters.
+ */
 export interface WeightedLayer {
-  /** The layer's weights, in the layer's own order. */
+  /** The layer's weights. */
   readonly weights: readonly unknown[];
 }
 
@@ -24,15 +29,18 @@ export interface WeightedModel {
   readonly layers: readonly WeightedLayer[];
 }
 
-/** What the momentum update does with non-trainable weights (batch-norm moving statistics). */
+/**
+ * What the momentum update does with buffers: weights a layer creates non-trainable, such as
+ * batch norm's moving mean and variance (not frozen parameters, which are always averaged).
+ */
 export type BufferPolicy = 'ignore' | 'copy' | 'ema';
 
 /** Options of {@link emaUpdate}. */
 export interface EmaUpdateOptions {
   /**
-   * Non-trainable weights (batch-norm moving mean and variance): `'ignore'` (default: the target
-   * keeps its own statistics, as MoCo and lightly do and as BYOL's target, which runs its own
-   * forward passes), `'copy'` from the online model, or `'ema'` like the trainable ones.
+   * Buffers (batch-norm moving mean and variance): `'ignore'` (default: the target keeps its own
+   * statistics, as MoCo and lightly do and as BYOL's target, which runs its own forward passes),
+   * `'copy'` from the online model, or `'ema'` like the parameters.
    */
   readonly buffers?: BufferPolicy;
 }
@@ -42,26 +50,73 @@ function readOf(w: unknown): tf.Tensor {
   return typeof v.read === 'function' ? v.read() : (w as tf.Tensor);
 }
 
+function writable(w: unknown): boolean {
+  const v = w as { write?: unknown; assign?: unknown } | null;
+  return v !== null && (typeof v.write === 'function' || typeof v.assign === 'function');
+}
+
 function writeTo(w: unknown, value: tf.Tensor): void {
   const v = w as { write?: (t: tf.Tensor) => void; assign?: (t: tf.Tensor) => void };
   if (typeof v.write === 'function') v.write(value);
   else if (typeof v.assign === 'function') v.assign(value);
 }
 
-// Weights in layer order, each layer's own order: unlike a model's `weights` (trainable ones
-// first), this order does not change when a model is frozen (`trainable = false`), so a frozen
-// momentum copy pairs with its online model.
-function layerWeights(model: WeightedModel): unknown[] {
-  return model.layers.flatMap((layer) => {
-    const nested = layer as Partial<WeightedModel>;
-    return Array.isArray(nested.layers)
-      ? layerWeights(nested as WeightedModel)
-      : [...layer.weights];
-  });
+/** A weight and whether it is a buffer (created non-trainable) rather than a parameter. */
+interface ClassifiedWeight {
+  readonly weight: unknown;
+  readonly buffer: boolean;
 }
 
-function weightsOf(argument: string, x: WeightedModel | readonly tf.Variable[]): unknown[] {
-  if (Array.isArray(x)) return [...(x as readonly tf.Variable[])];
+interface LayerLists {
+  readonly weights?: readonly unknown[];
+  readonly _trainableWeights?: readonly unknown[];
+  readonly _nonTrainableWeights?: readonly unknown[];
+  readonly layers?: readonly unknown[];
+  readonly layer?: unknown;
+  readonly forwardLayer?: unknown;
+  readonly backwardLayer?: unknown;
+}
+
+// A layer's weights in a fixed order, each marked parameter or buffer. tfjs-layers puts a weight
+// into `_trainableWeights` or `_nonTrainableWeights` once, when the layer creates it (addWeight's
+// `trainable` argument), and never moves it: freezing a layer or a weight only clears the
+// weight's `trainable` flag. The flag therefore cannot tell a frozen parameter (which PyTorch's
+// EMA over `parameters()` averages) from a buffer, and the lists can; their concatenation is also
+// an order that freezing does not change (a layer's `weights` lists flagged-trainable weights
+// first). Wrappers (TimeDistributed, Bidirectional) keep their weights in the wrapped layers;
+// models are walked layer by layer.
+function classifyLayer(layer: unknown): ClassifiedWeight[] {
+  const l = (layer ?? {}) as LayerLists;
+  const list = (x: unknown): readonly unknown[] | undefined =>
+    Array.isArray(x) ? (x as readonly unknown[]) : undefined;
+  const nested = list(l.layers);
+  if (nested !== undefined) return nested.flatMap(classifyLayer);
+  const params = list(l._trainableWeights);
+  const buffers = list(l._nonTrainableWeights);
+  const weights = list(l.weights) ?? [];
+  if (
+    params !== undefined &&
+    buffers !== undefined &&
+    params.length + buffers.length === weights.length
+  ) {
+    return [
+      ...params.map((weight) => ({ weight, buffer: false })),
+      ...buffers.map((weight) => ({ weight, buffer: true })),
+    ];
+  }
+  const inner = [l.layer, l.forwardLayer, l.backwardLayer].filter((x) => x != null);
+  if (inner.length > 0) return inner.flatMap(classifyLayer);
+  // Not a tfjs-layers layer: every weight is a parameter.
+  return weights.map((weight) => ({ weight, buffer: false }));
+}
+
+function weightsOf(
+  argument: string,
+  x: WeightedModel | readonly tf.Variable[],
+): ClassifiedWeight[] {
+  // Plain variables carry no layer to say which are buffers: all are parameters.
+  if (Array.isArray(x))
+    return (x as readonly unknown[]).map((weight) => ({ weight, buffer: false }));
   const m = x as Partial<WeightedModel> | null;
   if (m === null || !Array.isArray(m.layers)) {
     throw new ContrastiveError({
@@ -71,8 +126,13 @@ function weightsOf(argument: string, x: WeightedModel | readonly tf.Variable[]):
       received: describeValue(x),
     });
   }
-  return layerWeights(m as WeightedModel);
+  return m.layers.flatMap(classifyLayer);
 }
+
+const nameOf = (w: unknown): string => {
+  const name = (w as { name?: unknown } | null)?.name;
+  return typeof name === 'string' ? name : 'unnamed';
+};
 
 function checkPairs(target: readonly unknown[], online: readonly unknown[]): void {
   if (target.length !== online.length) {
@@ -84,13 +144,21 @@ function checkPairs(target: readonly unknown[], online: readonly unknown[]): voi
     });
   }
   target.forEach((t, i) => {
+    if (!writable(t)) {
+      throw new ContrastiveError({
+        caller: 'emaUpdate',
+        argument: `target weight ${i} (${nameOf(t)})`,
+        expected: 'a writable weight (a tfjs-layers LayerVariable or a tf.Variable)',
+        received: describeValue(t),
+      });
+    }
     const a = (t as WritableWeight).shape;
     const b = (online[i] as WritableWeight).shape;
     if (a.length !== b.length || a.some((d, j) => d !== b[j])) {
       throw new ContrastiveError({
         caller: 'emaUpdate',
-        argument: `online weight ${i} (${(online[i] as WritableWeight).name})`,
-        expected: `shape [${a.join(', ')}] like target's ${(t as WritableWeight).name}`,
+        argument: `online weight ${i} (${nameOf(online[i])})`,
+        expected: `shape [${a.join(', ')}] like target's ${nameOf(t)}`,
         received: `shape [${b.join(', ')}]`,
       });
     }
@@ -99,21 +167,32 @@ function checkPairs(target: readonly unknown[], online: readonly unknown[]): voi
 
 /**
  * The momentum (exponential moving average) update of a target network, in place:
- * `target <- m target + (1 - m) online` for every trainable weight (MoCo's key encoder, BYOL's
- * target, DINO's teacher, MoCo v3's momentum encoder), with an explicit policy for the
- * non-trainable ones (batch-norm statistics; moco issue #70 shows why it must be a choice).
+ * `target <- m target + (1 - m) online` for every parameter (MoCo's key encoder, BYOL's target,
+ * DINO's teacher, MoCo v3's momentum encoder), with an explicit policy for the buffers (batch-norm
+ * statistics; moco issue #70 shows why it must be a choice).
  *
- * Weights are paired by position, layer by layer (models built by the same code, or a
- * {@link cloneAsMomentumEncoder} copy, line up even when one is frozen), and their shapes must
- * match; the online model's non-trainable weights are the buffers. Each weight is written
- * in place (`LayerVariable.write` / `Variable.assign`): no new model, no leak.
+ * Parameters are all the weights a layer creates trainable, frozen or not, as PyTorch's EMA over
+ * `zip(target.parameters(), online.parameters())` covers them: a layer set `trainable = false`
+ * (MoCo v3's frozen patch projection, SwAV's prototypes or DINO's last layer during their frozen
+ * steps) is averaged too, which keeps the target equal to the online value that did not move.
+ * Buffers are the weights a layer creates non-trainable (tfjs-layers' `_nonTrainableWeights`,
+ * e.g. batch norm's moving mean and variance, and the library's BatchNorm's); the online model
+ * decides which weights are buffers. The layer lists are read duck-typed (this module imports no
+ * tfjs-layers code); a layer without them, and a plain array of `tf.Variable`, has parameters only.
+ *
+ * Weights are paired by position, layer by layer in an order that freezing does not change
+ * (models built by the same code, or a {@link cloneAsMomentumEncoder} copy, line up even when one
+ * is frozen), and their shapes must match. Each weight is written in place
+ * (`LayerVariable.write` / `Variable.assign`): no new model, no leak.
  *
  * @param target - the momentum model (see {@link cloneAsMomentumEncoder}), or an array of variables.
  * @param online - the trained model of the same architecture, or an array of variables.
  * @param momentum - m in [0, 1]: 1 leaves the target, 0 copies the online weights (SimSiam's
  *   degenerate case). MoCo 0.999, BYOL 0.996 rising to 1 (`cosineMomentum`).
  * @param options - `buffers` ('ignore').
- * @throws {@link ContrastiveError} when the architectures do not match or m is outside [0, 1].
+ * @throws {@link ContrastiveError} when the architectures do not match, a target weight cannot be
+ *   written (neither `write` nor `assign`; checked before anything is written), or m is outside
+ *   [0, 1].
  *
  * @example
  * ```ts
@@ -133,9 +212,12 @@ export function emaUpdate(
   checkNumber('emaUpdate', 'momentum', momentum, { min: 0, max: 1 });
   const buffers = options.buffers ?? 'ignore';
   checkOneOf('emaUpdate', 'options.buffers', buffers, ['ignore', 'copy', 'ema']);
-  const t = weightsOf('target', target);
+  const t = weightsOf('target', target).map((w) => w.weight);
   const o = weightsOf('online', online);
-  checkPairs(t, o);
+  checkPairs(
+    t,
+    o.map((w) => w.weight),
+  );
   const mix = (a: unknown, b: unknown, m: number): void => {
     tf.tidy(() => {
       writeTo(
@@ -145,11 +227,10 @@ export function emaUpdate(
     });
   };
   t.forEach((w, i) => {
-    // Buffers are the online model's non-trainable weights (batch-norm moving statistics).
-    const buffer = (o[i] as { trainable?: boolean }).trainable === false;
-    if (!buffer) mix(w, o[i], momentum);
-    else if (buffers === 'copy') mix(w, o[i], 0);
-    else if (buffers === 'ema') mix(w, o[i], momentum);
+    const { weight, buffer } = o[i] as ClassifiedWeight;
+    if (!buffer) mix(w, weight, momentum);
+    else if (buffers === 'copy') mix(w, weight, 0);
+    else if (buffers === 'ema') mix(w, weight, momentum);
   });
 }
 

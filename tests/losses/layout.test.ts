@@ -59,6 +59,18 @@ describeBackends('loss layouts', ({ name }) => {
       2,
       ([a, b]) => infoNce(a!, b!, { negatives: [randn([5, 8], 1), randn([3, 8], 2)] }),
     ],
+    'infoNce negative keys (rows + columns, as a queue holds them)': [
+      2,
+      ([a, b]) => {
+        const rows = [randn([5, 8], 1), randn([3, 8], 2)];
+        const keys = { rows, columns: rows.map((r) => tf.transpose(r)) };
+        // Unnormalised (normalised here in both layouts) and marked normalised (used as is).
+        return tf.add(
+          infoNce(a!, b!, { negatives: { ...keys, normalized: false } }),
+          infoNce(a!, b!, { negatives: { ...keys, normalized: true } }),
+        );
+      },
+    ],
     ntXentLoss: [2, ([a, b]) => ntXentLoss(a!, b!)],
     supConLoss: [1, ([a]) => supConLoss(a!, [0, 1, 0, 1, 2, 2])],
     mocoV3Loss: [2, ([a, b]) => mocoV3Loss(a!, b!)],

@@ -238,9 +238,11 @@ describeBackends('dinoLoss, Center, schedule and monitors', ({ tol }) => {
     expectClose(await center.value.data(), [0.2, 0.2, 0.2], tol);
     center.update([t, t]);
     expectClose(await center.value.data(), [0.38, 0.38, 0.38], tol);
-    const restored = Center.fromState(
-      JSON.parse(JSON.stringify(await center.getState())) as { momentum: number; values: number[] },
-    );
+    const state = center.getState();
+    expect(state.config).toEqual({ momentum: 0.9, dim: 3 });
+    expectClose(await state.tensors.value!.data(), [0.38, 0.38, 0.38], tol);
+    const restored = Center.fromState(state);
+    tf.dispose(Object.values(state.tensors)); // the caller's: the restored center holds a copy
     center.update(t);
     restored.update(t);
     expectClose(await restored.value.data(), await center.value.data(), 0);
@@ -251,8 +253,22 @@ describeBackends('dinoLoss, Center, schedule and monitors', ({ tol }) => {
     expect(() => new Center(3, { momentum: 1 })).toThrow(
       "Center: argument 'options.momentum' must be a finite number >= 0 and < 1",
     );
-    expect(() => Center.fromState({ momentum: 0.9, values: [] })).toThrow(ContrastiveError);
-    tf.dispose([t, wrong]);
+    expect(() => Center.fromState({ momentum: 0.9, values: [] } as never)).toThrow(
+      "Center.fromState: argument 'state.config' must be an object of JSON values",
+    );
+    const value = tf.zeros([3]);
+    expect(() =>
+      Center.fromState({ config: { momentum: 0.9, dim: 4 }, tensors: { value } }),
+    ).toThrow(
+      "Center.fromState: argument 'state.tensors.value' must be a float32 tensor of shape [4] [dim] (the center), but received a float32 tensor of shape [3].",
+    );
+    expect(() => Center.fromState({ config: { momentum: 1, dim: 3 }, tensors: { value } })).toThrow(
+      "Center.fromState: argument 'state.config.momentum'",
+    );
+    expect(() => Center.fromState({ config: { momentum: 0.9 }, tensors: { value } })).toThrow(
+      ContrastiveError,
+    );
+    tf.dispose([t, wrong, value]);
     center.dispose();
     restored.dispose();
   });

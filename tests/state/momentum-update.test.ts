@@ -13,6 +13,7 @@ import {
   linearWarmup,
   warmupCosineLearningRate,
 } from '../../src/index.js';
+import { BatchNorm, registerLayers } from '../../src/layers/index.js';
 import { describeBackends, expectClose } from '../support/backends.js';
 
 const ref = JSON.parse(
@@ -28,6 +29,8 @@ const ref = JSON.parse(
   cosine_momentum: { base: number; total: number; values: Record<string, number> };
   warmup_cosine: { base: number; warmup: number; total: number; values: Record<string, number> };
 };
+
+registerLayers(); // the library's BatchNorm, rebuilt from its config by cloneAsMomentumEncoder
 
 function model(seed: number): tfl.Sequential {
   return tfl.sequential({
@@ -120,6 +123,101 @@ describeBackends('emaUpdate and cloneAsMomentumEncoder', ({ tol }) => {
       target.dispose();
     }
     online.dispose();
+  });
+
+  it('averages frozen parameters (a frozen layer, a weight frozen on its own) like PyTorch', async () => {
+    const online = model(11);
+    const target = cloneAsMomentumEncoder(online);
+    const find = (l: tfl.layers.Layer, part: string): tfl.LayerVariable =>
+      l.weights.find((w) => w.name.includes(part))!;
+    const frozenOf = (m: tfl.Sequential): tfl.LayerVariable[] => [
+      find(m.layers[0]!, 'kernel'),
+      find(m.layers[0]!, 'bias'),
+      find(m.layers[2]!, 'kernel'),
+    ];
+    // Layer 0 frozen as a whole (like tinyVit's patch projection), layer 2's kernel frozen alone,
+    // which moves it behind the bias in the layer's own `weights` list.
+    online.layers[0]!.trainable = false;
+    find(online.layers[2]!, 'kernel').trainable = false;
+    expect(online.layers[2]!.weights.map((w) => (w.name.includes('kernel') ? 'k' : 'b'))).toEqual([
+      'b',
+      'k',
+    ]);
+    const bumps = frozenOf(online).map((w) => tf.add(w.read(), 1));
+    frozenOf(online).forEach((w, i) => w.write(bumps[i]!));
+    const before = await values(frozenOf(target));
+    emaUpdate(target, online, 0.75);
+    const after = await values(frozenOf(target));
+    const onl = await values(frozenOf(online));
+    after.forEach((v, i) => {
+      expectClose(
+        v,
+        before[i]!.map((x, j) => 0.75 * x + 0.25 * onl[i]![j]!),
+        tol,
+        `weight ${i}`,
+      );
+    });
+    tf.dispose(bumps);
+    online.dispose();
+    target.dispose();
+  });
+
+  it("buffers are the weights a layer creates non-trainable (tfjs's and the library's batch norm), frozen or not", async () => {
+    const online = tfl.sequential({
+      layers: [
+        tfl.layers.dense({ inputShape: [4], units: 5 }),
+        new BatchNorm({}),
+        tfl.layers.batchNormalization(),
+      ],
+    });
+    online.layers[2]!.trainable = false; // a frozen batch norm: gamma, beta still parameters
+    const target = cloneAsMomentumEncoder(online);
+    const all = online.layers.flatMap((l) => l.weights);
+    const bumps = all.map((w) => tf.add(w.read(), 3));
+    all.forEach((w, i) => w.write(bumps[i]!));
+    const names = (m: tfl.Sequential): string[] =>
+      m.layers.flatMap((l) => l.weights.map((w) => w.name));
+    const isStat = (n: string): boolean => /moving_(mean|variance)/.test(n);
+    expect(names(online).filter(isStat)).toHaveLength(4);
+    const before = await values(target.layers.flatMap((l) => l.weights));
+    emaUpdate(target, online, 0.5); // buffers: 'ignore'
+    const after = await values(target.layers.flatMap((l) => l.weights));
+    const onl = await values(all);
+    names(online).forEach((n, i) => {
+      const expected = isStat(n)
+        ? before[i]!
+        : before[i]!.map((x, j) => 0.5 * x + 0.5 * onl[i]![j]!);
+      expectClose(after[i]!, expected, tol, n);
+    });
+    emaUpdate(target, online, 0.5, { buffers: 'copy' });
+    const copied = await values(target.layers.flatMap((l) => l.weights));
+    names(online).forEach((n, i) => {
+      if (isStat(n)) expectClose(copied[i]!, onl[i]!, tol, `copy ${n}`);
+    });
+    tf.dispose(bumps);
+    online.dispose();
+    target.dispose();
+  });
+
+  it('plain variables are all parameters, trainable or not', async () => {
+    const t = tf.tidy(() => [tf.variable(tf.zeros([2]), false)]);
+    const o = tf.tidy(() => [tf.variable(tf.ones([2]), false)]);
+    emaUpdate(t, o, 0.25);
+    expectClose(await t[0]!.data(), [0.75, 0.75], tol);
+    tf.dispose([...t, ...o]);
+  });
+
+  it('throws, naming the weight, on a target it cannot write, before writing anything', async () => {
+    const first = tf.tidy(() => tf.variable(tf.zeros([2]), true, 'first'));
+    const plain = tf.zeros([3]);
+    const online = tf.tidy(() => [tf.variable(tf.ones([2])), tf.variable(tf.ones([3]))]);
+    expect(() => {
+      emaUpdate([first, plain] as never, online, 0.5);
+    }).toThrow(
+      "emaUpdate: argument 'target weight 1 (unnamed)' must be a writable weight (a tfjs-layers LayerVariable or a tf.Variable), but received a float32 tensor of shape [3].",
+    );
+    expect(await first.data()).toEqual(new Float32Array([0, 0]));
+    tf.dispose([first, plain, ...online]);
   });
 
   it('momentum 1 keeps the target, 0 copies; no tensor leaks over 50 updates', async () => {

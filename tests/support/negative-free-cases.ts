@@ -99,7 +99,10 @@ export async function runNegativeFreeCase(c: NegativeFreeCase): Promise<Negative
       for (const [i, k] of names.entries()) result.grads[k] = Array.from(await grads[i]!.data());
       tf.dispose(grads);
       if (c['center_after_momentum_0.9'] !== undefined) {
-        const center = Center.fromState({ momentum: 0.9, values: c.inputs.center!.data });
+        const center = Center.fromState({
+          config: { momentum: 0.9, dim: c.inputs.center!.data.length },
+          tensors: { value: args.center! },
+        });
         center.update(list(args, 'teacher'));
         result.center = Array.from(await center.value.data());
         center.dispose();
