@@ -7,6 +7,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { checkBoolean, checkNumber } from '../core/checks.js';
 import { ContrastiveError } from '../core/errors.js';
 import { describeValue } from '../core/checks.js';
+import { LayerSeeds } from './seeds.js';
 import { ClassTokenPosition, MultiHeadSelfAttention, SelectToken } from './vit-layers.js';
 
 type Node = tfl.SymbolicTensor;
@@ -60,16 +61,24 @@ function checkWidths(caller: string, argument: string, widths: unknown): readonl
   return widths as number[];
 }
 
-/** conv (no bias) -> batch norm -> optional ReLU. */
+/** conv (no bias) -> batch norm -> optional ReLU; the conv's kernel seeded from `seeds`. */
 function convBn(
   x: Node,
   filters: number,
   kernelSize: number,
   strides: number,
   relu: boolean,
+  seeds: LayerSeeds,
 ): Node {
   let y = apply(
-    tfl.layers.conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false }),
+    tfl.layers.conv2d({
+      filters,
+      kernelSize,
+      strides,
+      padding: 'same',
+      useBias: false,
+      ...seeds.kernel(),
+    }),
     x,
   );
   y = apply(tfl.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }), y);
@@ -87,16 +96,27 @@ export interface SmallConvNetArgs {
   readonly widths?: readonly number[];
   /** The model's name. Default 'small_conv_net'. */
   readonly name?: string;
+  /**
+   * Seed of the initial weights: each layer with random initial values gets its own seed, drawn
+   * in construction order from `new SeededRandom(seed)`, and keeps its default distribution
+   * (tfjs-layers' glorot normal for convolutions). The same seed gives the same weights on every
+   * run, machine and backend. Default: unseeded (tfjs's own draws from `Math.random`).
+   */
+  readonly seed?: number;
 }
 
 /**
  * A small convolutional network: per stage a 3x3 convolution (no bias), batch norm, ReLU and 2x2
  * max pooling, then global average pooling. Output: [batch, widths.at(-1)].
  *
+ * @throws {@link index!ContrastiveError} when `inputShape`, `widths` or `seed` is invalid.
+ *
  * @example
  * ```ts
  * import { smallConvNet } from 'tfjs-contrastive/layers';
  * const encoder = smallConvNet({ inputShape: [28, 28, 1] }); // features [batch, 128]
+ * // the same initial weights on every run (a reproducible random-init baseline):
+ * const baseline = smallConvNet({ inputShape: [28, 28, 1], seed: 1 });
  * // any image size, e.g. for multi-crop's global and local views:
  * const any = smallConvNet({ inputShape: [null, null, 3] });
  * ```
@@ -105,10 +125,11 @@ export function smallConvNet(args: SmallConvNetArgs): tfl.LayersModel {
   const caller = 'smallConvNet';
   const shape = checkImageShape(caller, args.inputShape, true);
   const widths = checkWidths(caller, 'args.widths', args.widths ?? [32, 64, 128]);
+  const seeds = new LayerSeeds(caller, 'args.seed', args.seed);
   const input = tfl.input({ shape });
   let x: Node = input;
   for (const w of widths) {
-    x = convBn(x, w, 3, 1, true);
+    x = convBn(x, w, 3, 1, true, seeds);
     x = apply(tfl.layers.maxPooling2d({ poolSize: 2, padding: 'same' }), x);
   }
   x = apply(tfl.layers.globalAveragePooling2d({}), x);
@@ -130,12 +151,22 @@ export interface SmallResNetArgs {
   readonly cifarStem?: boolean;
   /** The model's name. Default 'small_resnet'. */
   readonly name?: string;
+  /**
+   * Seed of the initial weights: each layer with random initial values gets its own seed, drawn
+   * in construction order from `new SeededRandom(seed)`, and keeps its default distribution
+   * (tfjs-layers' glorot normal for convolutions). The same seed gives the same weights on every
+   * run, machine and backend. Default: unseeded (tfjs's own draws from `Math.random`).
+   */
+  readonly seed?: number;
 }
 
 /**
  * A small ResNet of basic blocks (two 3x3 conv -> BN, identity shortcut, or 1x1 conv -> BN where
  * the shape changes; ReLU after the sum), then global average pooling. Output:
  * [batch, widths.at(-1)].
+ *
+ * @throws {@link index!ContrastiveError} when `inputShape`, `widths`, `blocksPerStage`, `cifarStem` or
+ *   `seed` is invalid.
  *
  * @example
  * ```ts
@@ -152,21 +183,22 @@ export function smallResNet(args: SmallResNetArgs): tfl.LayersModel {
   checkNumber(caller, 'args.blocksPerStage', blocks, { integer: true, min: 1 });
   const cifar = args.cifarStem ?? true;
   checkBoolean(caller, 'args.cifarStem', cifar);
+  const seeds = new LayerSeeds(caller, 'args.seed', args.seed);
   const input = tfl.input({ shape });
   let x: Node;
   if (cifar) {
-    x = convBn(input, widths[0] ?? 16, 3, 1, true);
+    x = convBn(input, widths[0] ?? 16, 3, 1, true, seeds);
   } else {
-    x = convBn(input, widths[0] ?? 16, 7, 2, true);
+    x = convBn(input, widths[0] ?? 16, 7, 2, true, seeds);
     x = apply(tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }), x);
   }
   let channels = widths[0] ?? 16;
   widths.forEach((w, stage) => {
     for (let b = 0; b < blocks; b++) {
       const strides = stage > 0 && b === 0 ? 2 : 1;
-      let y = convBn(x, w, 3, strides, true);
-      y = convBn(y, w, 3, 1, false);
-      const shortcut = strides !== 1 || channels !== w ? convBn(x, w, 1, strides, false) : x;
+      let y = convBn(x, w, 3, strides, true, seeds);
+      y = convBn(y, w, 3, 1, false, seeds);
+      const shortcut = strides !== 1 || channels !== w ? convBn(x, w, 1, strides, false, seeds) : x;
       x = apply(tfl.layers.reLU(), apply(tfl.layers.add(), [y, shortcut]));
       channels = w;
     }
@@ -196,6 +228,13 @@ export interface TinyVitArgs {
   readonly frozenPatchProjection?: boolean;
   /** The model's name. Default 'tiny_vit'. */
   readonly name?: string;
+  /**
+   * Seed of the initial weights: each layer with random initial values gets its own seed, drawn
+   * in construction order from `new SeededRandom(seed)`, and keeps its default distribution
+   * (tfjs-layers' glorot normal for convolutions and dense layers, glorot uniform for the attention projections, truncated normal with std 0.02 for the class token and position embeddings). The same seed gives the same weights on every
+   * run, machine and backend. Default: unseeded (tfjs's own draws from `Math.random`).
+   */
+  readonly seed?: number;
 }
 
 /**
@@ -207,6 +246,9 @@ export interface TinyVitArgs {
  * The position embeddings are learned for `inputShape`'s patch grid; the model takes images of
  * other sizes too (multiples of the patch size: multi-crop's local views), with the embeddings
  * resized bilinearly to their grid, as DINO does (see {@link ClassTokenPosition}).
+ *
+ * @throws {@link index!ContrastiveError} when `inputShape`, `patchSize` (not dividing the image), `dim`,
+ *   `depth`, `heads` (not dividing `dim`), `mlpRatio` or `seed` is invalid.
  *
  * @example
  * ```ts
@@ -248,6 +290,11 @@ export function tinyVit(args: TinyVitArgs): tfl.LayersModel {
   checkNumber(caller, 'args.mlpRatio * dim', mlp, { integer: true, min: 1 });
   const frozen = args.frozenPatchProjection ?? true;
   checkBoolean(caller, 'args.frozenPatchProjection', frozen);
+  const seeds = new LayerSeeds(caller, 'args.seed', args.seed);
+  const seed = (): { seed?: number } => {
+    const s = seeds.next();
+    return s === undefined ? {} : { seed: s };
+  };
 
   // Any image size: position embeddings are learned for inputShape's grid and resized for others.
   const input = tfl.input({ shape: [null, null, c] });
@@ -258,18 +305,19 @@ export function tinyVit(args: TinyVitArgs): tfl.LayersModel {
     padding: 'valid',
     name: 'patch_projection',
     trainable: !frozen,
+    ...seeds.kernel(),
   });
   let x = apply(projection, input);
-  x = apply(new ClassTokenPosition({ grid: [h / patch, w / patch] }), x);
+  x = apply(new ClassTokenPosition({ grid: [h / patch, w / patch], ...seed() }), x);
   for (let i = 0; i < depth; i++) {
     const attended = apply(
-      new MultiHeadSelfAttention({ heads }),
+      new MultiHeadSelfAttention({ heads, ...seed() }),
       apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x),
     );
     x = apply(tfl.layers.add(), [x, attended]);
     let y = apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x);
-    y = apply(tfl.layers.dense({ units: mlp, activation: 'gelu' }), y);
-    y = apply(tfl.layers.dense({ units: dim }), y);
+    y = apply(tfl.layers.dense({ units: mlp, activation: 'gelu', ...seeds.kernel() }), y);
+    y = apply(tfl.layers.dense({ units: dim, ...seeds.kernel() }), y);
     x = apply(tfl.layers.add(), [x, y]);
   }
   x = apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x);

@@ -8,6 +8,7 @@ import { ContrastiveError } from '../core/errors.js';
 import { describeValue } from '../core/checks.js';
 import { BatchNorm } from './batch-norm.js';
 import { L2Normalize } from './l2-normalize-layer.js';
+import { LayerSeeds } from './seeds.js';
 import { WeightNormDense } from './weight-norm-dense.js';
 
 /** Batch norm after a block's dense layer; `center` and `scale` are its offset and gain. */
@@ -38,8 +39,18 @@ export interface MlpHeadArgs {
   readonly blocks: readonly HeadBlock[];
   /** The model's name. */
   readonly name?: string;
-  /** Initialiser of the dense kernels (a tfjs-layers initialiser). Default glorot uniform. */
+  /**
+   * Initialiser of the dense kernels (a tfjs-layers initialiser). Default tfjs-layers' dense
+   * default, glorot normal (truncated at two standard deviations).
+   */
   readonly kernelInitializer?: ReturnType<typeof tfl.initializers.glorotUniform>;
+  /**
+   * Seed of the initial weights: each dense layer gets its own seed, drawn in order from
+   * `new SeededRandom(seed)`, for its kernel initialiser (a seeded copy of `kernelInitializer`,
+   * whose own seed it replaces). The same seed gives the same weights on every run, machine and
+   * backend. Default: unseeded (tfjs's own draws from `Math.random`).
+   */
+  readonly seed?: number;
 }
 
 /**
@@ -47,6 +58,8 @@ export interface MlpHeadArgs {
  * `Sequential` model taking `[batch, inputDim]`. Batch norm is the library's {@link BatchNorm}
  * with PyTorch's `BatchNorm1d` defaults (momentum 0.1, epsilon 1e-5, unbiased running variance):
  * tfjs-layers' own fails in training without offset or gain.
+ *
+ * @throws {@link index!ContrastiveError} when `inputDim`, a block or `seed` is invalid.
  *
  * @example
  * ```ts
@@ -57,6 +70,7 @@ export interface MlpHeadArgs {
  *     { units: 2048, batchNorm: true, activation: 'relu' },
  *     { units: 128 },
  *   ],
+ *   seed: 7, // the same initial weights on every run
  * });
  * ```
  */
@@ -72,6 +86,7 @@ export function mlpHead(args: MlpHeadArgs): tfl.Sequential {
       received: describeValue(blocks),
     });
   }
+  const seeds = new LayerSeeds(caller, 'args.seed', args.seed);
   const model = tfl.sequential(args.name === undefined ? {} : { name: args.name });
   args.blocks.forEach((block, i) => {
     const at = `args.blocks[${i}]`;
@@ -86,9 +101,7 @@ export function mlpHead(args: MlpHeadArgs): tfl.Sequential {
         units: block.units,
         useBias,
         ...(i === 0 ? { inputShape: [args.inputDim] } : {}),
-        ...(args.kernelInitializer === undefined
-          ? {}
-          : { kernelInitializer: args.kernelInitializer }),
+        ...seeds.kernel(args.kernelInitializer),
       }),
     );
     if (bn !== false) {
@@ -112,6 +125,22 @@ export interface HeadDims {
   readonly hiddenDim?: number;
   /** Output width. */
   readonly outputDim?: number;
+  /**
+   * Seed of the initial weights (each dense layer its own, drawn in order from
+   * `new SeededRandom(seed)`; glorot normal as unseeded). Default: unseeded.
+   */
+  readonly seed?: number;
+}
+
+/** A preset's mlpHead, its seed checked as the preset's `dims.seed`. */
+function presetHead(
+  caller: string,
+  name: string,
+  dims: HeadDims,
+  blocks: readonly HeadBlock[],
+): tfl.Sequential {
+  if (dims.seed !== undefined) checkNumber(caller, 'dims.seed', dims.seed, { integer: true });
+  return mlpHead({ inputDim: dims.inputDim, name, blocks, seed: dims.seed });
 }
 
 const NO_AFFINE: HeadBatchNorm = { center: false, scale: false };
@@ -129,14 +158,10 @@ const NO_AFFINE: HeadBatchNorm = { center: false, scale: false };
  */
 export function simclrV1Projector(dims: HeadDims): tfl.Sequential {
   const hidden = dims.hiddenDim ?? dims.inputDim;
-  return mlpHead({
-    inputDim: dims.inputDim,
-    name: 'simclr_v1_projector',
-    blocks: [
-      { units: hidden, batchNorm: true, activation: 'relu' },
-      { units: dims.outputDim ?? 128, batchNorm: { center: false } },
-    ],
-  });
+  return presetHead('simclrV1Projector', 'simclr_v1_projector', dims, [
+    { units: hidden, batchNorm: true, activation: 'relu' },
+    { units: dims.outputDim ?? 128, batchNorm: { center: false } },
+  ]);
 }
 
 /**
@@ -160,15 +185,11 @@ export function simclrV1Projector(dims: HeadDims): tfl.Sequential {
  */
 export function simclrV2Projector(dims: HeadDims): tfl.Sequential {
   const hidden = dims.hiddenDim ?? dims.inputDim;
-  return mlpHead({
-    inputDim: dims.inputDim,
-    name: 'simclr_v2_projector',
-    blocks: [
-      { units: hidden, batchNorm: true, activation: 'relu' },
-      { units: hidden, batchNorm: true, activation: 'relu' },
-      { units: dims.outputDim ?? 128, batchNorm: { center: false } },
-    ],
-  });
+  return presetHead('simclrV2Projector', 'simclr_v2_projector', dims, [
+    { units: hidden, batchNorm: true, activation: 'relu' },
+    { units: hidden, batchNorm: true, activation: 'relu' },
+    { units: dims.outputDim ?? 128, batchNorm: { center: false } },
+  ]);
 }
 
 /**
@@ -181,24 +202,20 @@ export function simclrV2Projector(dims: HeadDims): tfl.Sequential {
  * ```
  */
 export function mocoV2Projector(dims: HeadDims): tfl.Sequential {
-  return mlpHead({
-    inputDim: dims.inputDim,
-    name: 'moco_v2_projector',
-    blocks: [
-      { units: dims.hiddenDim ?? dims.inputDim, activation: 'relu' },
-      { units: dims.outputDim ?? 128 },
-    ],
-  });
+  return presetHead('mocoV2Projector', 'moco_v2_projector', dims, [
+    { units: dims.hiddenDim ?? dims.inputDim, activation: 'relu' },
+    { units: dims.outputDim ?? 128 },
+  ]);
 }
 
 /** MoCo v3's MLP: `layers` dense layers without bias, BN + ReLU between, BN without affine last. */
-function mocoV3Mlp(name: string, layers: number, dims: HeadDims): tfl.Sequential {
+function mocoV3Mlp(caller: string, name: string, layers: number, dims: HeadDims): tfl.Sequential {
   const hidden = dims.hiddenDim ?? 4096;
   const blocks: HeadBlock[] = [];
   for (let i = 0; i < layers - 1; i++)
     blocks.push({ units: hidden, batchNorm: true, activation: 'relu' });
   blocks.push({ units: dims.outputDim ?? 256, batchNorm: NO_AFFINE });
-  return mlpHead({ inputDim: dims.inputDim, name, blocks });
+  return presetHead(caller, name, dims, blocks);
 }
 
 /**
@@ -216,7 +233,7 @@ function mocoV3Mlp(name: string, layers: number, dims: HeadDims): tfl.Sequential
 export function mocoV3Projector(dims: HeadDims & { readonly layers?: 2 | 3 }): tfl.Sequential {
   const layers = dims.layers ?? 2;
   checkNumber('mocoV3Projector', 'dims.layers', layers, { integer: true, min: 2, max: 3 });
-  return mocoV3Mlp('moco_v3_projector', layers, dims);
+  return mocoV3Mlp('mocoV3Projector', 'moco_v3_projector', layers, dims);
 }
 
 /**
@@ -229,19 +246,15 @@ export function mocoV3Projector(dims: HeadDims & { readonly layers?: 2 | 3 }): t
  * ```
  */
 export function mocoV3Predictor(dims: HeadDims): tfl.Sequential {
-  return mocoV3Mlp('moco_v3_predictor', 2, dims);
+  return mocoV3Mlp('mocoV3Predictor', 'moco_v3_predictor', 2, dims);
 }
 
 /** BYOL's MLP: dense(hidden) -> BN -> ReLU -> dense(out). Defaults: hidden 4096, out 256. */
-function byolMlp(name: string, dims: HeadDims): tfl.Sequential {
-  return mlpHead({
-    inputDim: dims.inputDim,
-    name,
-    blocks: [
-      { units: dims.hiddenDim ?? 4096, batchNorm: true, activation: 'relu' },
-      { units: dims.outputDim ?? 256 },
-    ],
-  });
+function byolMlp(caller: string, name: string, dims: HeadDims): tfl.Sequential {
+  return presetHead(caller, name, dims, [
+    { units: dims.hiddenDim ?? 4096, batchNorm: true, activation: 'relu' },
+    { units: dims.outputDim ?? 256 },
+  ]);
 }
 
 /**
@@ -257,7 +270,7 @@ function byolMlp(name: string, dims: HeadDims): tfl.Sequential {
  * ```
  */
 export function byolProjector(dims: HeadDims): tfl.Sequential {
-  return byolMlp('byol_projector', dims);
+  return byolMlp('byolProjector', 'byol_projector', dims);
 }
 
 /**
@@ -270,7 +283,7 @@ export function byolProjector(dims: HeadDims): tfl.Sequential {
  * ```
  */
 export function byolPredictor(dims: HeadDims): tfl.Sequential {
-  return byolMlp('byol_predictor', dims);
+  return byolMlp('byolPredictor', 'byol_predictor', dims);
 }
 
 /**
@@ -286,15 +299,11 @@ export function byolPredictor(dims: HeadDims): tfl.Sequential {
  */
 export function simsiamProjector(dims: HeadDims): tfl.Sequential {
   const hidden = dims.hiddenDim ?? 2048;
-  return mlpHead({
-    inputDim: dims.inputDim,
-    name: 'simsiam_projector',
-    blocks: [
-      { units: hidden, batchNorm: true, activation: 'relu' },
-      { units: hidden, batchNorm: true, activation: 'relu' },
-      { units: dims.outputDim ?? 2048, batchNorm: NO_AFFINE },
-    ],
-  });
+  return presetHead('simsiamProjector', 'simsiam_projector', dims, [
+    { units: hidden, batchNorm: true, activation: 'relu' },
+    { units: hidden, batchNorm: true, activation: 'relu' },
+    { units: dims.outputDim ?? 2048, batchNorm: NO_AFFINE },
+  ]);
 }
 
 /**
@@ -307,14 +316,10 @@ export function simsiamProjector(dims: HeadDims): tfl.Sequential {
  * ```
  */
 export function simsiamPredictor(dims: HeadDims): tfl.Sequential {
-  return mlpHead({
-    inputDim: dims.inputDim,
-    name: 'simsiam_predictor',
-    blocks: [
-      { units: dims.hiddenDim ?? 512, batchNorm: true, activation: 'relu' },
-      { units: dims.outputDim ?? 2048 },
-    ],
-  });
+  return presetHead('simsiamPredictor', 'simsiam_predictor', dims, [
+    { units: dims.hiddenDim ?? 512, batchNorm: true, activation: 'relu' },
+    { units: dims.outputDim ?? 2048 },
+  ]);
 }
 
 /**
@@ -331,14 +336,10 @@ export function simsiamPredictor(dims: HeadDims): tfl.Sequential {
  * ```
  */
 export function swavProjectionHead(dims: HeadDims): tfl.Sequential {
-  const head = mlpHead({
-    inputDim: dims.inputDim,
-    name: 'swav_projection_head',
-    blocks: [
-      { units: dims.hiddenDim ?? 2048, batchNorm: true, activation: 'relu' },
-      { units: dims.outputDim ?? 128 },
-    ],
-  });
+  const head = presetHead('swavProjectionHead', 'swav_projection_head', dims, [
+    { units: dims.hiddenDim ?? 2048, batchNorm: true, activation: 'relu' },
+    { units: dims.outputDim ?? 128 },
+  ]);
   head.add(new L2Normalize());
   return head;
 }
@@ -361,7 +362,12 @@ export interface DinoHeadArgs {
   readonly normLastLayer?: boolean;
   /** Steps the last layer stays frozen (DINO: the first epoch). Default 0. */
   readonly freezeLastLayerSteps?: number;
-  /** Seed of the last layer's initial directions. */
+  /**
+   * Seed of the initial weights: the dense layers and the last layer each get their own seed,
+   * drawn from `new SeededRandom(seed)` (the first draw seeds the dense part as an
+   * {@link mlpHead} seed, the second the last layer), and keep DINO's distributions. Default:
+   * unseeded.
+   */
   readonly seed?: number;
 }
 
@@ -390,6 +396,9 @@ export function dinoHead(args: DinoHeadArgs): tfl.Sequential {
   const bottleneck = args.bottleneckDim ?? 256;
   const useBn = args.useBatchNorm ?? false;
   checkBoolean(caller, 'args.useBatchNorm', useBn);
+  const seeds = new LayerSeeds(caller, 'args.seed', args.seed);
+  const mlpSeed = seeds.next();
+  const lastSeed = seeds.next();
   const blocks: HeadBlock[] = [];
   for (let i = 0; i < layers - 1; i++) {
     blocks.push({ units: hidden, batchNorm: useBn, activation: 'gelu' });
@@ -400,6 +409,7 @@ export function dinoHead(args: DinoHeadArgs): tfl.Sequential {
     name: 'dino_head',
     blocks,
     kernelInitializer: tfl.initializers.truncatedNormal({ stddev: 0.02 }),
+    seed: mlpSeed,
   });
   head.add(new L2Normalize());
   head.add(
@@ -407,7 +417,7 @@ export function dinoHead(args: DinoHeadArgs): tfl.Sequential {
       units: args.outDim ?? 65536,
       trainableGain: !(args.normLastLayer ?? true),
       freezeSteps: args.freezeLastLayerSteps ?? 0,
-      ...(args.seed === undefined ? {} : { seed: args.seed }),
+      ...(lastSeed === undefined ? {} : { seed: lastSeed }),
     }),
   );
   return head;

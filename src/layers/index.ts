@@ -39,3 +39,8 @@ export {
 } from './backbones.js';
 export { registerLayers, LAYER_CLASSES } from './register.js';
 export { trainableFromStep, type BaseLayerArgs } from './base.js';
+export {
+  splitBatchNormApply,
+  randomPermutation,
+  type SplitBatchNormOptions,
+} from './split-batch-norm.js';

@@ -8,6 +8,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { checkNumber, describeValue } from '../core/checks.js';
 import { ContrastiveError } from '../core/errors.js';
 import { type BaseLayerArgs, CLASS_PREFIX, defaultName, singleShape, single } from './base.js';
+import { weightSeeds } from './seeds.js';
 
 /** [T, D] of [batch, T, D] tokens; T may be unknown, D must be known. */
 function tokenShape(inputShape: tfl.Shape | tfl.Shape[]): [number | null, number] {
@@ -19,8 +20,14 @@ function tokenShape(inputShape: tfl.Shape | tfl.Shape[]): [number | null, number
   return [tokens, dim];
 }
 
-const TRUNC_02 = (): ReturnType<typeof tfl.initializers.truncatedNormal> =>
-  tfl.initializers.truncatedNormal({ stddev: 0.02 });
+const TRUNC_02 = (seed: number | undefined): ReturnType<typeof tfl.initializers.truncatedNormal> =>
+  tfl.initializers.truncatedNormal({ stddev: 0.02, ...(seed === undefined ? {} : { seed }) });
+
+/** Checks an optional integer `args.seed` of a layer. */
+function checkSeed(caller: string, seed: unknown): number | undefined {
+  if (seed !== undefined) checkNumber(caller, 'args.seed', seed, { integer: true });
+  return seed;
+}
 
 /**
  * The [out, in] matrix of 1-D linear interpolation with half-pixel centres (PyTorch's
@@ -63,13 +70,18 @@ export interface ClassTokenPositionArgs extends BaseLayerArgs {
    * taken from the input.
    */
   readonly grid?: readonly [number, number];
+  /**
+   * Seed of the initial class token and position embeddings (each weight its own seed drawn
+   * from `new SeededRandom(seed)`). Default: unseeded (tfjs's own draws).
+   */
+  readonly seed?: number;
 }
 
 /**
  * Flattens a grid of patch embeddings [batch, rows, cols, D] into tokens, prepends a learned class
  * token and adds learned position embeddings: [batch, 1 + rows cols, D]. Weights `cls` [1, 1, D]
  * and `position` [1, 1 + R C, D] for the learned grid R x C, truncated normal with std 0.02 as in
- * the ViT and MoCo v3 code.
+ * the ViT and MoCo v3 code (seeded with `seed`).
  *
  * A grid of another size (multi-crop's local views in DINO) gets the patch position embeddings
  * resized bilinearly to it (half-pixel centres; DINO's `interpolate_pos_encoding` is bicubic), the
@@ -86,6 +98,8 @@ export interface ClassTokenPositionArgs extends BaseLayerArgs {
 export class ClassTokenPosition extends tfl.layers.Layer {
   /** The registered class name. */
   static readonly className = `${CLASS_PREFIX}ClassTokenPosition`;
+  /** Seed of the initial weights, if given. */
+  readonly seed: number | undefined;
   private learnedGrid: readonly [number, number] | undefined;
   private cls?: tfl.LayerVariable;
   private position?: tfl.LayerVariable;
@@ -93,10 +107,11 @@ export class ClassTokenPosition extends tfl.layers.Layer {
   /**
    * Creates the layer; weights are made when it is first applied.
    *
-   * @param args - the learned grid (optional) and the usual layer arguments (name, ...).
+   * @param args - the learned grid (optional), the seed (optional) and the usual layer arguments.
    */
   constructor(args: ClassTokenPositionArgs = {}) {
     super({ ...args, name: args.name ?? defaultName('class_token_position') });
+    this.seed = checkSeed('ClassTokenPosition', args.seed);
     if (args.grid !== undefined) {
       const grid: unknown = args.grid;
       if (!Array.isArray(grid) || grid.length !== 2) {
@@ -147,8 +162,14 @@ export class ClassTokenPosition extends tfl.layers.Layer {
       this.learnedGrid = [rows, cols];
     }
     const count = this.learnedGrid[0] * this.learnedGrid[1];
-    this.cls = this.addWeight('cls', [1, 1, dim], 'float32', TRUNC_02());
-    this.position = this.addWeight('position', [1, count + 1, dim], 'float32', TRUNC_02());
+    const [clsSeed, positionSeed] = weightSeeds(this.seed, 2);
+    this.cls = this.addWeight('cls', [1, 1, dim], 'float32', TRUNC_02(clsSeed));
+    this.position = this.addWeight(
+      'position',
+      [1, count + 1, dim],
+      'float32',
+      TRUNC_02(positionSeed),
+    );
     this.built = true;
   }
 
@@ -197,7 +218,11 @@ export class ClassTokenPosition extends tfl.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), ...(this.grid === undefined ? {} : { grid: [...this.grid] }) };
+    return {
+      ...super.getConfig(),
+      ...(this.grid === undefined ? {} : { grid: [...this.grid] }),
+      ...(this.seed === undefined ? {} : { seed: this.seed }),
+    };
   }
 }
 
@@ -205,19 +230,24 @@ export class ClassTokenPosition extends tfl.layers.Layer {
 export interface MultiHeadSelfAttentionArgs extends BaseLayerArgs {
   /** Attention heads; must divide the token width. */
   readonly heads: number;
+  /**
+   * Seed of the initial projections (glorot uniform, each weight its own seed drawn from
+   * `new SeededRandom(seed)`). Default: unseeded (tfjs's own draws).
+   */
+  readonly seed?: number;
 }
 
 /**
  * Multi-head self-attention over [batch, T, D] tokens: softmax(Q K^T / sqrt(D / heads)) V per
  * head, then an output projection. Weights `qkv` [D, 3D], `qkvBias` [3D], `proj` [D, D],
- * `projBias` [D].
+ * `projBias` [D]. The projections start glorot uniform (seeded with `seed`), the biases at 0.
  *
  * @example
  * ```ts
  * import * as tfl from '@tensorflow/tfjs-layers';
  * import { MultiHeadSelfAttention } from 'tfjs-contrastive/layers';
  * const tokens = tfl.input({ shape: [65, 64] });
- * const mixed = new MultiHeadSelfAttention({ heads: 4 }).apply(tokens); // [batch, 65, 64]
+ * const mixed = new MultiHeadSelfAttention({ heads: 4, seed: 1 }).apply(tokens); // [batch, 65, 64]
  * ```
  */
 export class MultiHeadSelfAttention extends tfl.layers.Layer {
@@ -225,6 +255,8 @@ export class MultiHeadSelfAttention extends tfl.layers.Layer {
   static readonly className = `${CLASS_PREFIX}MultiHeadSelfAttention`;
   /** Attention heads. */
   readonly heads: number;
+  /** Seed of the initial projections, if given. */
+  readonly seed: number | undefined;
   private qkv?: tfl.LayerVariable;
   private qkvBias?: tfl.LayerVariable;
   private proj?: tfl.LayerVariable;
@@ -233,12 +265,13 @@ export class MultiHeadSelfAttention extends tfl.layers.Layer {
   /**
    * Creates the layer; weights are made when it is first applied.
    *
-   * @param args - `heads` and the usual layer arguments.
+   * @param args - `heads`, the seed (optional) and the usual layer arguments.
    */
   constructor(args: MultiHeadSelfAttentionArgs) {
     super({ ...args, name: args.name ?? defaultName('multi_head_self_attention') });
     checkNumber('MultiHeadSelfAttention', 'args.heads', args.heads, { integer: true, min: 1 });
     this.heads = args.heads;
+    this.seed = checkSeed('MultiHeadSelfAttention', args.seed);
   }
 
   override build(inputShape: tfl.Shape | tfl.Shape[]): void {
@@ -246,10 +279,12 @@ export class MultiHeadSelfAttention extends tfl.layers.Layer {
     if (dim % this.heads !== 0) {
       throw new Error(`tfjs-contrastive: ${this.heads} heads do not divide the width ${dim}`);
     }
-    const glorot = tfl.initializers.glorotUniform({});
-    this.qkv = this.addWeight('qkv', [dim, 3 * dim], 'float32', glorot);
+    const glorot = (seed: number | undefined): ReturnType<typeof tfl.initializers.glorotUniform> =>
+      tfl.initializers.glorotUniform(seed === undefined ? {} : { seed });
+    const [qkvSeed, projSeed] = weightSeeds(this.seed, 2);
+    this.qkv = this.addWeight('qkv', [dim, 3 * dim], 'float32', glorot(qkvSeed));
     this.qkvBias = this.addWeight('qkvBias', [3 * dim], 'float32', tfl.initializers.zeros());
-    this.proj = this.addWeight('proj', [dim, dim], 'float32', glorot);
+    this.proj = this.addWeight('proj', [dim, dim], 'float32', glorot(projSeed));
     this.projBias = this.addWeight('projBias', [dim], 'float32', tfl.initializers.zeros());
     this.built = true;
   }
@@ -293,7 +328,11 @@ export class MultiHeadSelfAttention extends tfl.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), heads: this.heads };
+    return {
+      ...super.getConfig(),
+      heads: this.heads,
+      ...(this.seed === undefined ? {} : { seed: this.seed }),
+    };
   }
 }
 
