@@ -36,5 +36,7 @@ export {
   mocoV1Recipe,
   mocoV2Recipe,
   simclrRecipe,
+  smallImageRecipe,
   swavRecipe,
+  type SmallImageRecipeOptions,
 } from './recipes.js';
