@@ -10,6 +10,7 @@ export const entries = {
   augment: 'src/augment/index.ts',
   eval: 'src/eval/index.ts',
   layers: 'src/layers/index.ts',
+  methods: 'src/methods/index.ts',
   io: 'src/io/index.ts',
   register: 'src/register.ts',
 };

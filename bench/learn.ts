@@ -1,0 +1,294 @@
+/**
+ * The learning benchmark: pre-train a method preset on Fashion-MNIST with a library backbone for
+ * a time budget, then compare weighted kNN (k 200, T 0.1) on frozen features of held-out images
+ * with the same backbone at its random initialisation and with raw pixels. Batch-norm statistics
+ * are re-estimated on clean training images for the random-init and the trained encoder alike.
+ *
+ *   npm run bench:learn -- --method simclr --minutes 5
+ *   npm run bench:learn -- --method byol --minutes 5 --backend wasm --batch 256 --seed 0
+ *
+ * Other flags: --knn-train 10000 --knn-test 2000 (kNN subsets), --out .tmp/learn (JSON of the
+ * run), any preset option as --lr, --temperature, --momentum, --queue, --optimizer, --warmup,
+ * --wd, and --dump-steps S --dump FILE (write the initial weights, the first S steps' views and
+ * losses for scripts/twin/same_batches.py).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-layers';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  SeededRandom,
+  encodeSafetensors,
+  selectBackend,
+  type BackendName,
+} from '../src/core/index.js';
+import { knnEvaluate, reestimateBatchNorm } from '../src/eval/index.js';
+import { smallConvNet } from '../src/layers/index.js';
+import {
+  byol,
+  moco,
+  mocoV2,
+  simclr,
+  simclrV2,
+  simsiam,
+  type SslMethod,
+  type SslMethodOptions,
+} from '../src/methods/index.js';
+import { cloneAsMomentumEncoder } from '../src/state/index.js';
+import { loadFashionMnist } from './fashion-mnist.js';
+
+tf.enableProdMode();
+
+type Builder = (o: SslMethodOptions) => SslMethod;
+const METHODS: Record<string, Builder> = {
+  simclr: (o) => simclr(o),
+  simclrV2: (o) => simclrV2(o),
+  moco: (o) => moco(o),
+  mocoV2: (o) => mocoV2(o),
+  byol: (o) => byol(o),
+  simsiam: (o) => simsiam(o),
+};
+
+function flags(argv: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) continue;
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) out.set(a.slice(2), 'true');
+    else {
+      out.set(a.slice(2), next);
+      i++;
+    }
+  }
+  return out;
+}
+
+const args = flags(process.argv.slice(2));
+const num = (name: string, fallback: number): number => {
+  const v = args.get(name);
+  return v === undefined ? fallback : Number(v);
+};
+const optional = (name: string): number | undefined => {
+  const v = args.get(name);
+  return v === undefined ? undefined : Number(v);
+};
+
+async function knnOf(
+  features: (x: tf.Tensor4D) => tf.Tensor2D,
+  train: tf.Tensor4D,
+  trainLabels: Int32Array,
+  test: tf.Tensor4D,
+  testLabels: Int32Array,
+): Promise<number> {
+  const a = features(train);
+  const b = features(test);
+  const { top1 } = await knnEvaluate(a, trainLabels, b, testLabels, { k: 200, temperature: 0.1 });
+  tf.dispose([a, b]);
+  return top1;
+}
+
+function embedWith(model: { apply: (x: tf.Tensor, o: object) => unknown }) {
+  return (x: tf.Tensor4D): tf.Tensor2D => {
+    const parts: tf.Tensor2D[] = [];
+    for (let s = 0; s < x.shape[0]; s += 500) {
+      const n = Math.min(500, x.shape[0] - s);
+      parts.push(
+        tf.tidy(
+          () =>
+            model.apply(tf.slice(x, [s, 0, 0, 0], [n, -1, -1, -1]), {
+              training: false,
+            }) as tf.Tensor2D,
+        ),
+      );
+    }
+    const out = tf.concat(parts);
+    tf.dispose(parts);
+    return out;
+  };
+}
+
+async function main(): Promise<void> {
+  const methodName = args.get('method') ?? 'simclr';
+  const build = METHODS[methodName];
+  if (build === undefined)
+    throw new Error(`--method must be one of ${Object.keys(METHODS).join(', ')}`);
+  const minutes = num('minutes', 5);
+  const backend = (args.get('backend') ?? 'wasm') as BackendName;
+  const batchSize = num('batch', 256);
+  const seed = num('seed', 0);
+  const knnTrain = num('knn-train', 10000);
+  const knnTest = num('knn-test', 2000);
+  const outDir = args.get('out') ?? '.tmp/learn';
+  const info = await selectBackend(backend);
+  console.log(`backend ${info.name}, ${info.threads} thread(s), SIMD ${info.simd}`);
+
+  const t0 = performance.now();
+  const data = loadFashionMnist();
+  const toTensor = (images: Float32Array, n: number): tf.Tensor4D =>
+    tf.tensor4d(images.subarray(0, n * 784), [n, 28, 28, 1]);
+  const trainAll = toTensor(data.train.images, data.train.count);
+  const knnTrainImages = toTensor(data.train.images, knnTrain);
+  const knnTrainLabels = data.train.labels.slice(0, knnTrain);
+  const knnTestImages = toTensor(data.test.images, knnTest);
+  const knnTestLabels = data.test.labels.slice(0, knnTest);
+  console.log(
+    `Fashion-MNIST: ${data.train.count} train, ${data.test.count} test images (${((performance.now() - t0) / 1000).toFixed(1)} s to load)`,
+  );
+
+  const encoder = smallConvNet({ inputShape: [28, 28, 1], widths: [32, 64, 128], seed });
+  const bnImages = tf.slice(knnTrainImages, [0, 0, 0, 0], [Math.min(2560, knnTrain), -1, -1, -1]);
+
+  // Baselines: raw pixels, and the same encoder at its random initialisation (a copy, with its
+  // batch-norm statistics re-estimated on clean images like the trained one's).
+  const raw = await knnOf(
+    (x) => tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D,
+    knnTrainImages,
+    knnTrainLabels,
+    knnTestImages,
+    knnTestLabels,
+  );
+  const initial = cloneAsMomentumEncoder(encoder);
+  reestimateBatchNorm(initial, bnImages, { batchSize: 256 });
+  const init = await knnOf(
+    embedWith(initial),
+    knnTrainImages,
+    knnTrainLabels,
+    knnTestImages,
+    knnTestLabels,
+  );
+  initial.dispose();
+  console.log(
+    `kNN before training: random init ${(100 * init).toFixed(2)}%, raw pixels ${(100 * raw).toFixed(2)}%`,
+  );
+
+  const overrides: Record<string, unknown> = {};
+  const set = (key: string, value: unknown): void => {
+    if (value !== undefined) overrides[key] = value;
+  };
+  set('learningRate', optional('lr'));
+  set('temperature', optional('temperature'));
+  set('momentum', optional('momentum'));
+  set('queueSize', optional('queue'));
+  set('warmup', optional('warmup'));
+  set('weightDecay', optional('wd'));
+  set('batchNormGroups', optional('bn-groups'));
+  set('optimizer', args.get('optimizer'));
+  const method = build({
+    encoder,
+    seed,
+    datasetSize: data.train.count,
+    ...overrides,
+  } as SslMethodOptions);
+
+  const dumpSteps = optional('dump-steps');
+  if (dumpSteps !== undefined)
+    await dump(
+      method,
+      trainAll,
+      dumpSteps,
+      batchSize,
+      args.get('dump') ?? join(outDir, `${methodName}-batches.safetensors`),
+      overrides,
+    );
+
+  const started = performance.now();
+  const result = await method.fit(trainAll, { seconds: minutes * 60, batchSize, progress: true });
+  const trainSeconds = (performance.now() - started) / 1000;
+  reestimateBatchNorm(encoder, bnImages, { batchSize: 256 });
+  const trained = await knnOf(
+    (x) => method.embed(x, { batchSize: 500 }),
+    knnTrainImages,
+    knnTrainLabels,
+    knnTestImages,
+    knnTestLabels,
+  );
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const row = {
+    method: methodName,
+    backend: info.name,
+    threads: info.threads,
+    batchSize,
+    steps: result.steps,
+    skipped: result.skippedSteps,
+    minutes: trainSeconds / 60,
+    stepsPerSecond: result.steps / trainSeconds,
+    lossStart: mean(result.losses.slice(0, 10)),
+    lossEnd: mean(result.losses.slice(-10)),
+    knnRandomInit: init,
+    knnTrained: trained,
+    knnRawPixels: raw,
+    gainOverInit: trained - init,
+    beatsRawPixels: trained > raw,
+    overrides,
+    seed,
+    knnTrain,
+    knnTest,
+  };
+  console.log(JSON.stringify(row));
+  console.log(
+    `| ${methodName} | ${result.steps} | ${(trainSeconds / 60).toFixed(1)} | ${row.lossStart.toFixed(3)} -> ${row.lossEnd.toFixed(3)} | ` +
+      `${(100 * init).toFixed(1)}% -> ${(100 * trained).toFixed(1)}% | ${(100 * raw).toFixed(1)}% |`,
+  );
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, `${methodName}.json`), `${JSON.stringify(row, null, 2)}\n`);
+  method.dispose();
+  encoder.dispose();
+  tf.dispose([trainAll, knnTrainImages, knnTestImages, bnImages]);
+}
+
+/**
+ * Writes the initial weights (the method's checkpoint at step 0), the views of the first `steps`
+ * steps and their losses, for scripts/twin/same_batches.py; then the method continues from there.
+ */
+async function dump(
+  method: SslMethod,
+  images: tf.Tensor4D,
+  steps: number,
+  batchSize: number,
+  file: string,
+  overrides: Record<string, unknown>,
+): Promise<void> {
+  const checkpoint = await method.save();
+  const { decodeSafetensors } = await import('../src/core/index.js');
+  const { tensors: initial } = decodeSafetensors(checkpoint);
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const [name, t] of Object.entries(initial))
+    if (name.startsWith('networks.')) tensors[name] = t;
+  const rng = new SeededRandom(12345);
+  const losses: number[] = [];
+  const learningRates: number[] = [];
+  const momenta: (number | null)[] = [];
+  const views: tf.Tensor[] = [];
+  for (let s = 0; s < steps; s++) {
+    const idx = rng.permutation(images.shape[0]).slice(0, batchSize);
+    const batch = tf.gather(images, tf.tensor1d(idx, 'int32'));
+    const made = method.makeViews(batch, rng.fork());
+    made.forEach((v, i) => (tensors[`views.${s}.${i}`] = v));
+    views.push(...made);
+    const { loss, metrics } = await method.trainStep({ images: batch, views: made });
+    losses.push(loss);
+    learningRates.push(metrics.learningRate);
+    momenta.push(metrics.momentum ?? null);
+    batch.dispose();
+  }
+  const bytes = await encodeSafetensors(tensors, {
+    config: JSON.stringify({
+      method: method.name,
+      options: overrides,
+      losses,
+      learningRates,
+      momenta,
+      batchSize,
+    }),
+  });
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(file, bytes);
+  console.log(`wrote ${steps} steps of views and losses to ${file}`);
+  tf.dispose([...Object.values(initial), ...views]);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,27 @@
+export {
+  SslMethod,
+  disposeModel,
+  type LossOutput,
+  type MethodDefaults,
+  type StatefulPart,
+  type StepContext,
+} from './method.js';
+export type {
+  AsyncIteratorLike,
+  Batch,
+  FitCallbacks,
+  FitData,
+  FitLogs,
+  FitOptions,
+  FitResult,
+  OptimizerName,
+  SslMethodOptions,
+  StepMetrics,
+  TrainStepResult,
+} from './types.js';
+export { SIMCLR_DEFAULTS, SimCLR, simclr, type SimclrOptions } from './simclr.js';
+export { SimCLRv2, simclrV2, type SimclrV2Options } from './simclr-v2.js';
+export { MOCO_DEFAULTS, MoCo, moco, type MocoOptions, type MocoVariant } from './moco.js';
+export { mocoV2 } from './moco-v2.js';
+export { BYOL, BYOL_DEFAULTS, byol, type ByolOptions } from './byol.js';
+export { SIMSIAM_DEFAULTS, SimSiam, simsiam, type SimsiamOptions } from './simsiam.js';
