@@ -7,7 +7,7 @@
  *   npm run bench:learn -- --method simclr --minutes 5
  *   npm run bench:learn -- --method byol --minutes 5 --backend wasm --batch 256 --seed 0
  *
- * Other flags: --knn-train 10000 --knn-test 2000 (kNN subsets), --out .tmp/learn (JSON of the
+ * Other flags: --knn-train 60000 --knn-test 5000 (kNN: all training images, the first test images), --out .tmp/learn (JSON of the
  * run), any preset option as --lr, --temperature, --momentum, --queue, --optimizer, --warmup,
  * --wd, and --dump-steps S --dump FILE (write the initial weights, the first S steps' views and
  * losses for scripts/twin/same_batches.py).
@@ -117,8 +117,8 @@ async function main(): Promise<void> {
   const backend = (args.get('backend') ?? 'wasm') as BackendName;
   const batchSize = num('batch', 256);
   const seed = num('seed', 0);
-  const knnTrain = num('knn-train', 10000);
-  const knnTest = num('knn-test', 2000);
+  const knnTrain = num('knn-train', 60000);
+  const knnTest = num('knn-test', 5000);
   const outDir = args.get('out') ?? '.tmp/learn';
   const info = await selectBackend(backend);
   console.log(`backend ${info.name}, ${info.threads} thread(s), SIMD ${info.simd}`);

@@ -4,7 +4,9 @@
  * tfjs-layers names every weight after its layer, and layer names carry a process-wide counter
  * (`dense_Dense7/kernel`), so the same architecture built twice has other names. The names here
  * are positions instead: the layer's index in its model (nested models walked into) and the
- * weight's own short name, e.g. `3.kernel` or `5.2.moving_mean`, the same for every build.
+ * weight's own short name, e.g. `3.kernel` or `5.2.moving_mean`, the same for every build. tfjs
+ * also uniquifies variable names process-wide (a momentum copy's `kernel` becomes `kernel_1`);
+ * that suffix is dropped unless a layer's own names would then collide.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 
@@ -57,9 +59,13 @@ export function namedWeights(
       out.push(...namedWeights(layer, `${prefix}${i}.`));
       return;
     }
-    for (const { weight, buffer } of ownWeights(layer)) {
-      out.push({ name: `${prefix}${i}.${shortName(weight)}`, weight, buffer });
-    }
+    const own = ownWeights(layer);
+    const stripped = own.map(({ weight }) => shortName(weight).replace(/_\d+$/, ''));
+    const unique = new Set(stripped).size === stripped.length;
+    own.forEach(({ weight, buffer }, j) => {
+      const short = unique ? stripped[j] : shortName(weight);
+      out.push({ name: `${prefix}${i}.${short}`, weight, buffer });
+    });
   });
   return out;
 }
