@@ -5,23 +5,19 @@
  * are re-estimated on clean training images for the random-init and the trained encoder alike.
  *
  *   npm run bench:learn -- --method simclr --minutes 5
- *   npm run bench:learn -- --method byol --minutes 5 --backend wasm --batch 256 --seed 0
+ *   npm run bench:learn -- --method byol --minutes 5 --backend wasm --batch 128 --seed 0
  *
- * Other flags: --knn-train 60000 --knn-test 5000 (kNN: all training images, the first test images), --out .tmp/learn (JSON of the
- * run), any preset option as --lr, --temperature, --momentum, --queue, --optimizer, --warmup,
- * --wd, and --dump-steps S --dump FILE (write the initial weights, the first S steps' views and
- * losses for scripts/twin/same_batches.py).
+ * Other flags: --knn-train 60000 --knn-test 5000 (kNN: all training images, the first test
+ * images), --out .tmp/learn (the run's JSON, and baselines.json, which keeps the two baselines;
+ * --fresh-baselines recomputes them), --steps N (a step budget instead of --minutes), and any
+ * preset option as --lr, --temperature, --momentum, --queue, --optimizer, --warmup, --wd,
+ * --bn-groups. scripts/twin/twin.py is the same benchmark in PyTorch.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  SeededRandom,
-  encodeSafetensors,
-  selectBackend,
-  type BackendName,
-} from '../src/core/index.js';
+import { selectBackend, type BackendName } from '../src/core/index.js';
 import { knnEvaluate, reestimateBatchNorm } from '../src/eval/index.js';
 import { smallConvNet } from '../src/layers/index.js';
 import {
@@ -115,7 +111,7 @@ async function main(): Promise<void> {
     throw new Error(`--method must be one of ${Object.keys(METHODS).join(', ')}`);
   const minutes = num('minutes', 5);
   const backend = (args.get('backend') ?? 'wasm') as BackendName;
-  const batchSize = num('batch', 256);
+  const batchSize = num('batch', 128);
   const seed = num('seed', 0);
   const knnTrain = num('knn-train', 60000);
   const knnTest = num('knn-test', 5000);
@@ -140,24 +136,44 @@ async function main(): Promise<void> {
   const bnImages = tf.slice(knnTrainImages, [0, 0, 0, 0], [Math.min(2560, knnTrain), -1, -1, -1]);
 
   // Baselines: raw pixels, and the same encoder at its random initialisation (a copy, with its
-  // batch-norm statistics re-estimated on clean images like the trained one's).
-  const raw = await knnOf(
-    (x) => tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D,
-    knnTrainImages,
-    knnTrainLabels,
-    knnTestImages,
-    knnTestLabels,
-  );
-  const initial = cloneAsMomentumEncoder(encoder);
-  reestimateBatchNorm(initial, bnImages, { batchSize: 256 });
-  const init = await knnOf(
-    embedWith(initial),
-    knnTrainImages,
-    knnTrainLabels,
-    knnTestImages,
-    knnTestLabels,
-  );
-  initial.dispose();
+  // batch-norm statistics re-estimated on clean images like the trained one's). They depend only
+  // on the seed, the backend and the kNN sets, so they are kept in <out>/baselines.json
+  // (--fresh-baselines recomputes them).
+  const baselineFile = join(outDir, 'baselines.json');
+  const baselineKey = `${info.name} seed ${seed} knn ${knnTrain}/${knnTest} smallConvNet [32, 64, 128]`;
+  const cached = existsSync(baselineFile)
+    ? (JSON.parse(readFileSync(baselineFile, 'utf8')) as Record<
+        string,
+        { raw: number; init: number }
+      >)
+    : {};
+  let baseline = args.has('fresh-baselines') ? undefined : cached[baselineKey];
+  if (baseline === undefined) {
+    const raw = await knnOf(
+      (x) => tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D,
+      knnTrainImages,
+      knnTrainLabels,
+      knnTestImages,
+      knnTestLabels,
+    );
+    const initial = cloneAsMomentumEncoder(encoder);
+    reestimateBatchNorm(initial, bnImages, { batchSize: 256 });
+    const init = await knnOf(
+      embedWith(initial),
+      knnTrainImages,
+      knnTrainLabels,
+      knnTestImages,
+      knnTestLabels,
+    );
+    initial.dispose();
+    baseline = { raw, init };
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(
+      baselineFile,
+      `${JSON.stringify({ ...cached, [baselineKey]: baseline }, null, 2)}\n`,
+    );
+  }
+  const { raw, init } = baseline;
   console.log(
     `kNN before training: random init ${(100 * init).toFixed(2)}%, raw pixels ${(100 * raw).toFixed(2)}%`,
   );
@@ -181,19 +197,13 @@ async function main(): Promise<void> {
     ...overrides,
   } as SslMethodOptions);
 
-  const dumpSteps = optional('dump-steps');
-  if (dumpSteps !== undefined)
-    await dump(
-      method,
-      trainAll,
-      dumpSteps,
-      batchSize,
-      args.get('dump') ?? join(outDir, `${methodName}-batches.safetensors`),
-      overrides,
-    );
-
   const started = performance.now();
-  const result = await method.fit(trainAll, { seconds: minutes * 60, batchSize, progress: true });
+  const steps = optional('steps');
+  const result = await method.fit(trainAll, {
+    ...(steps === undefined ? { seconds: minutes * 60 } : { steps }),
+    batchSize,
+    progress: true,
+  });
   const trainSeconds = (performance.now() - started) / 1000;
   reestimateBatchNorm(encoder, bnImages, { batchSize: 256 });
   const trained = await knnOf(
@@ -235,57 +245,6 @@ async function main(): Promise<void> {
   method.dispose();
   encoder.dispose();
   tf.dispose([trainAll, knnTrainImages, knnTestImages, bnImages]);
-}
-
-/**
- * Writes the initial weights (the method's checkpoint at step 0), the views of the first `steps`
- * steps and their losses, for scripts/twin/same_batches.py; then the method continues from there.
- */
-async function dump(
-  method: SslMethod,
-  images: tf.Tensor4D,
-  steps: number,
-  batchSize: number,
-  file: string,
-  overrides: Record<string, unknown>,
-): Promise<void> {
-  const checkpoint = await method.save();
-  const { decodeSafetensors } = await import('../src/core/index.js');
-  const { tensors: initial } = decodeSafetensors(checkpoint);
-  const tensors: Record<string, tf.Tensor> = {};
-  for (const [name, t] of Object.entries(initial))
-    if (name.startsWith('networks.')) tensors[name] = t;
-  const rng = new SeededRandom(12345);
-  const losses: number[] = [];
-  const learningRates: number[] = [];
-  const momenta: (number | null)[] = [];
-  const views: tf.Tensor[] = [];
-  for (let s = 0; s < steps; s++) {
-    const idx = rng.permutation(images.shape[0]).slice(0, batchSize);
-    const batch = tf.gather(images, tf.tensor1d(idx, 'int32'));
-    const made = method.makeViews(batch, rng.fork());
-    made.forEach((v, i) => (tensors[`views.${s}.${i}`] = v));
-    views.push(...made);
-    const { loss, metrics } = await method.trainStep({ images: batch, views: made });
-    losses.push(loss);
-    learningRates.push(metrics.learningRate);
-    momenta.push(metrics.momentum ?? null);
-    batch.dispose();
-  }
-  const bytes = await encodeSafetensors(tensors, {
-    config: JSON.stringify({
-      method: method.name,
-      options: overrides,
-      losses,
-      learningRates,
-      momenta,
-      batchSize,
-    }),
-  });
-  mkdirSync(join(file, '..'), { recursive: true });
-  writeFileSync(file, bytes);
-  console.log(`wrote ${steps} steps of views and losses to ${file}`);
-  tf.dispose([...Object.values(initial), ...views]);
 }
 
 main().catch((e: unknown) => {

@@ -31,6 +31,8 @@ export const BYOL_DEFAULTS: MethodDefaults = {
   learningRate: 0.2,
   weightDecay: 1.5e-6,
   warmup: 0.1,
+  scaleWithBatch: true,
+  smallImages: { optimizer: 'adamw', learningRate: 1e-3, weightDecay: 1.5e-6, warmup: 0.1 },
 };
 
 /**
@@ -43,7 +45,8 @@ export const BYOL_DEFAULTS: MethodDefaults = {
  *
  * Defaults: projector and predictor dense(2F) -> BN -> ReLU -> dense(min(256, F)) (the paper's
  * 4096 -> 256 after 2048 features), LARS lr 0.2 x B / 256 (B the batch), weight decay 1.5e-6,
- * warm-up 10%, cosine decay. Views: BYOL's asymmetric recipe from 96 px, {@link index!smallImageRecipe}
+ * warm-up 10%, cosine decay; under 96 px AdamW with learning rate 1e-3 (not scaled by the batch).
+ * Views: BYOL's asymmetric recipe from 96 px, {@link index!smallImageRecipe}
  * with `asymmetric: true` below. BYOL needs more steps than the contrastive methods before its
  * features beat random ones: measure it with `npm run bench:learn -- --method byol`.
  *
@@ -106,11 +109,6 @@ export class BYOL extends SslMethod {
     });
     this.targetEncoder = cloneAsMomentumEncoder(this.encoder);
     this.targetProjector = cloneAsMomentumEncoder(this.projector);
-  }
-
-  /** The learning rate scales with the batch (0.2 x B / 256), as in BYOL. */
-  protected override peakLearningRate(batch: number): number {
-    return this.options.learningRate ?? (BYOL_DEFAULTS.learningRate * batch) / 256;
   }
 
   protected recipe(size: number, channels: number): ViewSpec[] {

@@ -55,6 +55,13 @@ export interface MethodDefaults {
   readonly weightDecay: number;
   /** The fraction of the run spent in linear warm-up. */
   readonly warmup: number;
+  /** Whether the learning rate is `learningRate x B / 256` (BYOL, SimSiam). Default `false`. */
+  readonly scaleWithBatch?: boolean;
+  /**
+   * What replaces the above for images under 96 px (a preset's run there lasts minutes, not the
+   * paper's hundreds of epochs; each preset documents its values and the measurement behind them).
+   */
+  readonly smallImages?: Omit<MethodDefaults, 'smallImages'>;
 }
 
 /** The schedule values of one step. */
@@ -269,13 +276,13 @@ export abstract class SslMethod {
    */
   get optimizer(): tf.Optimizer {
     if (this.ownOptimizer === undefined) {
-      const o = this.options.optimizer ?? this.defaults.optimizer;
+      const o = this.options.optimizer ?? this.activeDefaults.optimizer;
       this.ownOptimizer = isOptimizer(o)
         ? o
         : buildOptimizer(
             o,
             this.peakLearningRate(256),
-            this.options.weightDecay ?? this.defaults.weightDecay,
+            this.options.weightDecay ?? this.activeDefaults.weightDecay,
           );
     }
     return this.ownOptimizer;
@@ -658,22 +665,35 @@ export abstract class SslMethod {
   // ---------------------------------------------------------------- internals
 
   /** Peak learning rate of the default optimiser for a batch of `batch` images. */
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   protected peakLearningRate(batch: number): number {
-    return this.options.learningRate ?? this.defaults.learningRate;
+    const d = this.activeDefaults;
+    return (
+      this.options.learningRate ??
+      (d.scaleWithBatch === true ? (d.learningRate * batch) / 256 : d.learningRate)
+    );
+  }
+
+  /**
+   * The defaults in force: the method's, or its small-image ones when the view size (from
+   * `imageSize`, the encoder's fixed input or the first batch) is under 96 px.
+   */
+  protected get activeDefaults(): Omit<MethodDefaults, 'smallImages'> {
+    const small = this.defaults.smallImages;
+    const size = this.imageSize;
+    return small !== undefined && size !== undefined && size < 96 ? small : this.defaults;
   }
 
   private learningRateAt(progress: number | undefined, batch: number): number {
-    const warmup = this.options.warmup ?? this.defaults.warmup;
+    const warmup = this.options.warmup ?? this.activeDefaults.warmup;
     return warmupCosine(this.peakLearningRate(batch), warmup, this.stepCount, progress);
   }
 
   /** The weight decay `trainStep` adds to the gradients: the default SGD optimisers' (PyTorch's coupled L2). */
   private coupledWeightDecay(opt: tf.Optimizer): number {
     if (opt !== this.ownOptimizer || isOptimizer(this.options.optimizer)) return 0;
-    const name = this.options.optimizer ?? this.defaults.optimizer;
+    const name = this.options.optimizer ?? this.activeDefaults.optimizer;
     if (name !== 'sgd' && name !== 'momentum') return 0;
-    return this.options.weightDecay ?? this.defaults.weightDecay;
+    return this.options.weightDecay ?? this.activeDefaults.weightDecay;
   }
 
   /** Fraction of the run done, when its length is known. */

@@ -20,8 +20,8 @@ const V2: MocoVariant = {
  * with SimCLR's two improvements, an MLP head (dense F -> ReLU -> dense 128, no batch norm) and
  * stronger augmentation (blur), and temperature 0.2; the cosine learning-rate decay is the
  * presets' default schedule. Everything else as {@link moco}: queue K 4096, momentum 0.99,
- * split batch norm for the keys, SGD (momentum 0.9, lr 0.06, wd 5e-4). Views: MoCo v2's recipe
- * from 96 px, {@link index!smallImageRecipe} below.
+ * split batch norm for the keys, SGD (momentum 0.9, lr 0.06, wd 5e-4; under 96 px AdamW lr
+ * 1e-3). Views: MoCo v2's recipe from 96 px, {@link index!smallImageRecipe} below.
  *
  * @param options - the encoder and {@link MocoOptions}.
  * @returns the preset.

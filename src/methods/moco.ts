@@ -58,6 +58,7 @@ export const MOCO_DEFAULTS: MethodDefaults = {
   learningRate: 0.06,
   weightDecay: 5e-4,
   warmup: 0,
+  smallImages: { optimizer: 'adamw', learningRate: 1e-3, weightDecay: 5e-4, warmup: 0.05 },
 };
 
 /** Which MoCo. @internal */
@@ -93,8 +94,10 @@ const V1: MocoVariant = {
  * Defaults: temperature 0.07 and a linear head to 128-d (the paper); K 4096, m 0.99, SGD with
  * momentum 0.9, learning rate 0.06 and weight decay 5e-4, cosine decay, split batch norm
  * (facebookresearch/moco's CIFAR-10 demo: the paper's K 65,536 exceeds a small data set and
- * m 0.999 moves the keys too slowly for a run of minutes). Views: MoCo v1's recipe from 96 px,
- * {@link index!smallImageRecipe} below.
+ * m 0.999 moves the keys too slowly for a run of minutes). Under 96 px, where a run lasts
+ * minutes: AdamW with learning rate 1e-3 and a 5% warm-up (the SGD above barely moved the
+ * features in such runs; docs/methods.md has the measurements). Views: MoCo v1's recipe from
+ * 96 px, {@link index!smallImageRecipe} below.
  *
  * @param options - the encoder and {@link MocoOptions}.
  * @returns the preset.

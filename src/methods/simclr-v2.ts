@@ -34,8 +34,8 @@ export interface SimclrV2Options extends SimclrOptions {
  * query is scored against the momentum network's key of the other view and the queued keys
  * (InfoNCE, both directions averaged), and both views' keys are enqueued.
  *
- * Defaults as {@link simclr} (temperature 0.5, LARS lr 1.0, weight decay 1e-6, 10% warm-up,
- * cosine decay, the small-image recipe below 96 px). Fine-tuning from the projector's middle
+ * Defaults as {@link simclr} (temperature 0.1, LARS lr 1.0, weight decay 1e-6, 10% warm-up,
+ * cosine decay; under 96 px AdamW lr 4e-3 and the small-image recipe). Fine-tuning from the projector's middle
  * layer, which the paper recommends, is left to the caller: `method.projector.layers` holds it.
  *
  * @param options - the encoder and {@link SimclrV2Options}.

@@ -27,6 +27,8 @@ export const SIMSIAM_DEFAULTS: MethodDefaults = {
   learningRate: 0.05,
   weightDecay: 1e-4,
   warmup: 0,
+  scaleWithBatch: true,
+  smallImages: { optimizer: 'adamw', learningRate: 1e-3, weightDecay: 1e-4, warmup: 0.05 },
 };
 
 /**
@@ -38,7 +40,7 @@ export const SIMSIAM_DEFAULTS: MethodDefaults = {
  *
  * Defaults: the widths of facebookresearch/simsiam scaled to the encoder (projector F -> F -> F,
  * predictor F -> F/4 -> F), SGD momentum 0.9 with learning rate 0.05 x B / 256 and weight decay
- * 1e-4, cosine decay. Views: MoCo v2's recipe (the paper's) from 96 px, {@link index!smallImageRecipe}
+ * 1e-4, cosine decay; under 96 px AdamW with learning rate 1e-3 and a 5% warm-up. Views: MoCo v2's recipe (the paper's) from 96 px, {@link index!smallImageRecipe}
  * below. Watch `metrics.embeddingStd`: near 0 means collapse.
  *
  * @param options - the encoder and {@link SimsiamOptions}.
@@ -92,10 +94,6 @@ export class SimSiam extends SslMethod {
       outputDim: dims.output,
       seed: seed + 2,
     });
-  }
-
-  protected override peakLearningRate(batch: number): number {
-    return this.options.learningRate ?? (SIMSIAM_DEFAULTS.learningRate * batch) / 256;
   }
 
   protected recipe(size: number, channels: number): ViewSpec[] {

