@@ -51,7 +51,8 @@ interface Source {
   epoch(): AsyncGenerator<OwnedBatch> | Generator<OwnedBatch>;
 }
 
-const now = (): number =>
+/** Seconds on a monotonic clock: the one `fit`'s budget and the presets' schedules share. */
+export const now = (): number =>
   typeof performance !== 'undefined' ? performance.now() / 1000 : Date.now() / 1000;
 
 /** The fit loop. */

@@ -24,7 +24,7 @@ import {
   setLearningRate,
   warmupCosine,
 } from './schedule.js';
-import { runFit } from './fit.js';
+import { now, runFit } from './fit.js';
 import type {
   Batch,
   FitData,
@@ -91,8 +91,6 @@ interface RunLength {
 }
 
 const FORMAT = 'tfjs-contrastive/checkpoint';
-const now = (): number =>
-  typeof performance !== 'undefined' ? performance.now() / 1000 : Date.now() / 1000;
 
 /**
  * The base of every method preset: one training step (`trainStep`), a training loop (`fit`),
@@ -810,6 +808,12 @@ function featureWidth(caller: string, encoder: tfl.LayersModel): number {
     });
   }
   return f;
+}
+
+/** The output width of a head. @internal */
+export function outputWidth(model: tfl.LayersModel): number {
+  const d = model.outputs[0]?.shape[1];
+  return typeof d === 'number' ? d : 0;
 }
 
 /** The encoder's fixed input height, when it has one. */

@@ -18,6 +18,7 @@ import { infoNce } from '../losses/index.js';
 import { MomentumQueue, cloneAsMomentumEncoder, emaUpdate } from '../state/index.js';
 import {
   SslMethod,
+  outputWidth,
   type LossOutput,
   type MethodDefaults,
   type StatefulPart,
@@ -278,10 +279,4 @@ export class MoCo extends SslMethod {
       head: this.head.layers.map((l) => l.getClassName()),
     };
   }
-}
-
-/** The output width of a head. @internal */
-export function outputWidth(model: tfl.LayersModel): number {
-  const d = model.outputs[0]?.shape[1];
-  return typeof d === 'number' ? d : 0;
 }

@@ -10,8 +10,8 @@ import {
 import { simclrV2Projector } from '../layers/index.js';
 import { infoNce } from '../losses/index.js';
 import { MomentumQueue, cloneAsMomentumEncoder, emaUpdate } from '../state/index.js';
-import type { LossOutput, StatefulPart, StepContext } from './method.js';
-import { SimCLR, projectionDims, type SimclrOptions } from './simclr.js';
+import { outputWidth, type LossOutput, type StatefulPart, type StepContext } from './method.js';
+import { SimCLR, type SimclrOptions } from './simclr.js';
 
 /** Options of {@link simclrV2}. */
 export interface SimclrV2Options extends SimclrOptions {
@@ -70,20 +70,7 @@ export class SimCLRv2 extends SimCLR {
    */
   constructor(options: SimclrV2Options) {
     const caller = 'simclrV2';
-    // The head is built before SimCLR's constructor would build v1's.
-    const f = options.encoder.outputs[0]?.shape[1];
-    const width = typeof f === 'number' ? f : 1;
-    const dims = projectionDims(caller, options, width);
-    super(
-      options,
-      caller,
-      simclrV2Projector({
-        inputDim: width,
-        hiddenDim: dims.hidden,
-        outputDim: dims.output,
-        seed: options.headSeed ?? (options.seed ?? 0) + 1,
-      }),
-    );
+    super(options, caller, simclrV2Projector);
     this.momentum = options.momentum;
     if (options.momentum !== undefined) {
       checkNumber(caller, 'options.momentum', options.momentum, { min: 0, max: 1 });
@@ -92,7 +79,9 @@ export class SimCLRv2 extends SimCLR {
       this.memory = {
         encoder: cloneAsMomentumEncoder(this.encoder),
         projector: cloneAsMomentumEncoder(this.projector),
-        queue: new MomentumQueue(size, dims.output, { seed: (options.seed ?? 0) + 2 }),
+        queue: new MomentumQueue(size, outputWidth(this.projector), {
+          seed: (options.seed ?? 0) + 2,
+        }),
       };
     } else if (options.queueSize !== undefined) {
       throw new ContrastiveError({

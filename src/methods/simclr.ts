@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { simclrRecipe, smallImageRecipe, type ViewSpec } from '../augment/index.js';
 import { checkNumber, type JsonValue } from '../core/index.js';
-import { registerLayers, simclrV1Projector } from '../layers/index.js';
+import { registerLayers, simclrV1Projector, type HeadDims } from '../layers/index.js';
 import { ntXentLoss } from '../losses/index.js';
 import { SslMethod, type LossOutput, type MethodDefaults } from './method.js';
 import type { SslMethodOptions } from './types.js';
@@ -96,22 +96,25 @@ export class SimCLR extends SslMethod {
    *
    * @param options - see {@link simclr}.
    * @param caller - the name in error messages.
-   * @param projector - a head to use instead of v1's (SimCLR v2 passes its 3-layer head).
+   * @param head - builds the projection head for the checked feature width (SimCLR v2 passes
+   *   its 3-layer head).
    */
-  constructor(options: SimclrOptions, caller = 'simclr', projector?: tfl.Sequential) {
+  constructor(
+    options: SimclrOptions,
+    caller = 'simclr',
+    head: (dims: HeadDims) => tfl.Sequential = simclrV1Projector,
+  ) {
     super(caller, options, SIMCLR_DEFAULTS);
     registerLayers();
     this.temperature = options.temperature ?? 0.1;
     checkNumber(caller, 'options.temperature', this.temperature, { greaterThan: 0 });
     const dims = projectionDims(caller, options, this.featureDim);
-    this.projector =
-      projector ??
-      simclrV1Projector({
-        inputDim: this.featureDim,
-        hiddenDim: dims.hidden,
-        outputDim: dims.output,
-        seed: options.headSeed ?? (options.seed ?? 0) + 1,
-      });
+    this.projector = head({
+      inputDim: this.featureDim,
+      hiddenDim: dims.hidden,
+      outputDim: dims.output,
+      seed: options.headSeed ?? (options.seed ?? 0) + 1,
+    });
   }
 
   protected recipe(size: number, channels: number): ViewSpec[] {

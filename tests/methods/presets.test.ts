@@ -244,6 +244,9 @@ describeBackends('method presets', ({ name: backend }) => {
     const encoder = tinyEncoder();
     expect(() => simclr({ encoder, temperature: 0 })).toThrow(/options.temperature/);
     expect(() => simclr({ encoder: {} as unknown as tfl.LayersModel })).toThrow(/options.encoder/);
+    expect(() => simclrV2({ encoder: {} as unknown as tfl.LayersModel })).toThrow(
+      /options.encoder/,
+    );
     expect(() => moco({ encoder, queueSize: 0 })).toThrow(/options.queueSize/);
     expect(() => byol({ encoder, momentum: 1.5 })).toThrow(/options.momentum/);
     expect(() => simclr({ encoder, optimizer: 'adagrad' as never })).toThrow(/options.optimizer/);
