@@ -13,6 +13,7 @@ export {
   type TensorSpec,
 } from './checks.js';
 export { stopGradient } from './stop-gradient.js';
+export { trainableVariables, type HasTrainableWeights } from './trainable-variables.js';
 export { l2Normalize } from './l2-normalize.js';
 export { SeededRandom, type SeededRandomState } from './random.js';
 export {

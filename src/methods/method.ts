@@ -11,6 +11,7 @@ import {
   describeValue,
   encodeSafetensors,
   readCheckpointBytes,
+  trainableVariables,
   writeCheckpointBytes,
   type ComponentState,
   type JsonValue,
@@ -716,20 +717,7 @@ export abstract class SslMethod {
 
   /** The variables the optimiser updates, in a fixed order. */
   protected trainableVariables(): tf.Variable[] {
-    const seen = new Set<number>();
-    const out: tf.Variable[] = [];
-    for (const model of this.trainedNetworks()) {
-      for (const w of model.trainableWeights) {
-        // A LayerVariable's value is the tf.Variable it created (typed as a Tensor).
-        // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
-        const v = w.read() as tf.Variable;
-        if (!seen.has(v.id)) {
-          seen.add(v.id);
-          out.push(v);
-        }
-      }
-    }
-    return out;
+    return trainableVariables(...this.trainedNetworks());
   }
 
   private bufferWeights(): LayerWeight[] {
