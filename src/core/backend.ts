@@ -29,9 +29,24 @@ export interface SelectBackendOptions {
   readonly simd?: boolean;
   /**
    * wasm only, browsers: where the `.wasm` binaries are served from, a URL prefix ending in `/`
-   * (passed to tfjs's `setWasmPaths`). Not needed in Node.
+   * (passed to tfjs's `setWasmPaths`). Not needed in Node. In a bundled app that imports
+   * `@tensorflow/tfjs-backend-wasm` itself, pass {@link SelectBackendOptions.wasmModule} too.
    */
   readonly wasmPaths?: string;
+  /**
+   * wasm (also as an `'auto'` candidate): the module namespace of `@tensorflow/tfjs-backend-wasm`
+   * as the application imported it (`import * as wasm from '@tensorflow/tfjs-backend-wasm'`, or
+   * `await import('@tensorflow/tfjs-backend-wasm')`). The library calls its `setWasmPaths` and
+   * `setThreadsCount`, which live in the package's module state, not in tfjs-core. In Node it is
+   * not needed (the library imports the same module itself). In a browser bundle the library
+   * cannot import the package, so without it `wasmPaths` is refused and the thread count stays
+   * tfjs's default (a note says so). Default: none.
+   */
+  readonly wasmModule?: {
+    setWasmPaths(prefix: string): void;
+    setThreadsCount(numThreads: number): void;
+    getThreadsCount(): number;
+  };
   /**
    * `'auto'` only: the backends to try, in order of preference. Default: `['wasm', 'cpu']` in
    * Node; `['webgpu', 'webgl', 'wasm', 'cpu']` in browsers.
@@ -107,22 +122,39 @@ export function runtimeEnvironment(): RuntimeEnvironment {
   return 'other';
 }
 
-// Literal specifiers, so that bundlers can see (and split out) each backend package; nothing here
-// runs unless selectBackend asks for that backend.
-async function importBackendPackage(name: BackendName): Promise<unknown> {
+// How Chromium, Firefox and Safari say that a bare specifier maps to nothing (and Vite's stub for a
+// missing optional peer): the expected failure in a page, not worth repeating in the message.
+const BARE_SPECIFIER_UNRESOLVED =
+  /Failed to resolve module specifier|bare specifier|does not resolve to a valid URL|Could not resolve/i;
+
+/**
+ * Imports a backend package on demand. The specifier is computed and marked ignored, so that no
+ * bundler (Rollup/Vite, esbuild, webpack) resolves or bundles it: an application bundles only the
+ * backend packages it imports itself, and one that imports none of the others still builds.
+ * In Node the import loads the installed package (the same module instance the application
+ * would get); in a browser it succeeds only through an import map.
+ */
+async function importBackendPackage(name: BackendName, env: RuntimeEnvironment): Promise<unknown> {
+  const specifier = PACKAGES[name];
   try {
-    switch (name) {
-      case 'cpu':
-        return await import('@tensorflow/tfjs-backend-cpu');
-      case 'wasm':
-        return await import('@tensorflow/tfjs-backend-wasm');
-      case 'webgl':
-        return await import('@tensorflow/tfjs-backend-webgl');
-      case 'webgpu':
-        return await import('@tensorflow/tfjs-backend-webgpu');
-    }
+    return await import(/* webpackIgnore: true */ /* @vite-ignore */ specifier);
   } catch (cause) {
     const text = String((cause as { message?: unknown } | undefined)?.message ?? cause);
+    if (env !== 'node') {
+      throw new ContrastiveError(
+        {
+          caller: 'selectBackend',
+          argument: 'name',
+          expected: `a backend registered with tfjs-core (by importing ${specifier})`,
+          received:
+            `'${name}', which is not registered, and whose package cannot be loaded on demand ` +
+            `in a ${env === 'worker' ? 'worker' : 'browser'}` +
+            (BARE_SPECIFIER_UNRESOLVED.test(text) ? '' : ` (${text})`),
+        },
+        `Add import '${specifier}'; to your app before calling selectBackend ` +
+          '(bundlers cannot load it on demand).',
+      );
+    }
     const missing = /Cannot find (module|package)|ERR_MODULE_NOT_FOUND|Failed to resolve/i.test(
       text,
     );
@@ -130,12 +162,86 @@ async function importBackendPackage(name: BackendName): Promise<unknown> {
       {
         caller: 'selectBackend',
         argument: 'name',
-        expected: `a backend whose package can be loaded (${PACKAGES[name]})`,
+        expected: `a backend whose package can be loaded (${specifier})`,
         received: `'${name}', whose package ${missing ? 'is not installed' : `failed to load: ${text}`}`,
       },
-      missing ? `Install it with: npm install ${PACKAGES[name]}@^4.22.0` : undefined,
+      missing ? `Install it with: npm install ${specifier}@^4.22.0` : undefined,
     );
   }
+}
+
+// tf.findBackendFactory is typed non-null but answers null for an unknown name: read the
+// registry of factories (what tf.setBackend looks up) directly.
+function backendRegistered(name: BackendName): boolean {
+  const factories: Record<string, unknown> = tf.engine().registryFactory;
+  return factories[name] !== undefined;
+}
+
+function isWasmModule(value: unknown): value is WasmModule {
+  const m = value as Partial<Record<keyof WasmModule, unknown>> | null | undefined;
+  return (
+    typeof m?.setWasmPaths === 'function' &&
+    typeof m.setThreadsCount === 'function' &&
+    typeof m.getThreadsCount === 'function'
+  );
+}
+
+/**
+ * Makes sure `name` is registered with tfjs-core and returns wasm's module handle when it can be
+ * had. A backend the application imported itself is used as it is (the bundler put it in the
+ * page); only an unregistered one is imported on demand.
+ */
+async function loadBackend(
+  name: BackendName,
+  env: RuntimeEnvironment,
+  options: SelectBackendOptions,
+): Promise<WasmModule | undefined> {
+  const given: unknown = name === 'wasm' ? options.wasmModule : undefined;
+  if (given !== undefined && !isWasmModule(given)) {
+    throw new ContrastiveError({
+      caller: 'selectBackend',
+      argument: 'options.wasmModule',
+      expected:
+        "the module namespace of @tensorflow/tfjs-backend-wasm (await import('@tensorflow/tfjs-backend-wasm'))",
+      received: describeValue(given),
+    });
+  }
+  if (backendRegistered(name)) {
+    if (name !== 'wasm' || given !== undefined) return given;
+    // Node resolves the bare name to the module the application imported (one module cache). A
+    // browser could at best reach another copy through an import map, whose setWasmPaths would
+    // configure nothing that runs: there the application passes options.wasmModule.
+    if (env !== 'node') return undefined;
+    try {
+      const loaded = await importBackendPackage(name, env);
+      return isWasmModule(loaded) ? loaded : undefined;
+    } catch {
+      return undefined; // registered from a bundle: runs with tfjs's defaults, a note says so
+    }
+  }
+  if (given !== undefined) {
+    // Importing the package registers the backend: this module did so with another tfjs-core.
+    throw new ContrastiveError({
+      caller: 'selectBackend',
+      argument: 'options.wasmModule',
+      expected: 'the @tensorflow/tfjs-backend-wasm module registered with this tfjs-core',
+      received:
+        'a module whose backend is not registered here (two copies of @tensorflow/tfjs-core?)',
+    });
+  }
+  const loaded = await importBackendPackage(name, env);
+  if (!backendRegistered(name)) {
+    throw new ContrastiveError({
+      caller: 'selectBackend',
+      argument: 'name',
+      expected: 'a backend that can initialise in this environment',
+      received:
+        `'${name}', which failed to initialise in ${env}: its package loaded but registered no ` +
+        'backend with tfjs-core (webgl and webgpu register only in browsers; or a second copy of ' +
+        'tfjs-core is installed)',
+    });
+  }
+  return name === 'wasm' && isWasmModule(loaded) ? loaded : undefined;
 }
 
 async function logicalCores(env: RuntimeEnvironment): Promise<number> {
@@ -156,21 +262,43 @@ function backendInitialised(name: BackendName): boolean {
   return engine.registry?.[name] !== undefined;
 }
 
-// Returns the thread count asked of tfjs, or undefined when the pool already exists.
+// Returns the thread count asked of tfjs, or undefined when the pool already exists or cannot be
+// sized (no module handle).
 async function prepareWasm(
-  wasm: WasmModule,
+  wasm: WasmModule | undefined,
   env: RuntimeEnvironment,
   options: SelectBackendOptions,
   notes: string[],
 ): Promise<number | undefined> {
-  if (options.simd === false) tf.env().set('WASM_HAS_SIMD_SUPPORT', false);
-  if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
   if (backendInitialised('wasm')) {
     if (options.threads !== undefined || options.simd !== undefined) {
       notes.push('the wasm backend was already initialised: its thread pool and SIMD choice stay');
     }
     return undefined;
   }
+  if (wasm === undefined && options.wasmPaths !== undefined) {
+    throw new ContrastiveError(
+      {
+        caller: 'selectBackend',
+        argument: 'options.wasmPaths',
+        expected:
+          'given together with options.wasmModule when the app imports @tensorflow/tfjs-backend-wasm itself',
+        received: `${describeValue(options.wasmPaths)} without options.wasmModule`,
+      },
+      "Pass { wasmModule: await import('@tensorflow/tfjs-backend-wasm'), wasmPaths }: the paths " +
+        'live in that module, which the library cannot import from inside a bundle.',
+    );
+  }
+  if (options.simd === false) tf.env().set('WASM_HAS_SIMD_SUPPORT', false);
+  if (wasm === undefined) {
+    // The application bundled the package and did not hand its module over.
+    notes.push(
+      "threads left at tfjs's default: pass options.wasmModule " +
+        "(await import('@tensorflow/tfjs-backend-wasm')) to set them",
+    );
+    return undefined;
+  }
+  if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
   const threads = options.threads ?? Math.min(8, await logicalCores(env));
   if (threads > 1 && env === 'node') {
     const { enableNodeWasmThreads } = await import('./wasm-node-threads.js');
@@ -209,6 +337,16 @@ async function withReportedCores<T>(threads: number, init: () => Promise<T>): Pr
   } finally {
     if (patched) delete nav.hardwareConcurrency;
   }
+}
+
+// The pool size the running wasm backend reports itself (the C++ side's get_threads_count, which
+// the package's getThreadsCount returns too), for when there is no module handle.
+function wasmBackendThreads(): number {
+  const engine = tf.engine() as unknown as {
+    registry?: Record<string, { wasm?: { tfjs?: { getThreadsCount?: () => number } } }>;
+  };
+  const n = engine.registry?.wasm?.wasm?.tfjs?.getThreadsCount?.();
+  return typeof n === 'number' && n >= 1 ? n : 1;
 }
 
 interface GpuDescription {
@@ -266,9 +404,9 @@ async function activate(
   options: SelectBackendOptions,
   notes: string[],
 ): Promise<BackendInfo> {
-  const pkg = await importBackendPackage(name);
+  const wasm = await loadBackend(name, env, options);
   const requestedThreads =
-    name === 'wasm' ? await prepareWasm(pkg as WasmModule, env, options, notes) : undefined;
+    name === 'wasm' ? await prepareWasm(wasm, env, options, notes) : undefined;
   const init = async (): Promise<boolean> => {
     const set = await tf.setBackend(name);
     await tf.ready();
@@ -297,7 +435,7 @@ async function activate(
   let threads = 1;
   if (name === 'wasm') {
     simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
-    threads = (pkg as WasmModule).getThreadsCount();
+    threads = wasm?.getThreadsCount() ?? wasmBackendThreads();
     if (requestedThreads !== undefined && requestedThreads !== threads) {
       notes.push(`asked for ${requestedThreads} threads, running ${threads}`);
     }
@@ -320,24 +458,38 @@ async function activate(
 }
 
 /**
- * Loads, configures and activates a tfjs backend at run time, and reports what is really running.
+ * Configures and activates a tfjs backend, loading its package if needed, and reports what is
+ * really running.
  *
- * The backend's package is imported only when asked for (a dynamic import), so an application
- * ships only the backends it uses, and the library itself never imports one. For wasm it turns
- * SIMD on and starts a thread pool (in Node too, where tfjs itself never does), then reports the
- * real SIMD state and thread count. `'auto'` tries the candidates in order and keeps the first that
- * initialises, skipping GPU backends that run on a software renderer or only in half precision.
+ * The library never imports a backend package where a bundler can see it. A backend that is
+ * already registered with tfjs-core (the application imported its package, as tfjs apps do:
+ * `import '@tensorflow/tfjs-backend-webgl'`) is used as it is. Only an unregistered one is
+ * imported on demand, through an import that bundlers (Vite/Rollup, esbuild, webpack) neither
+ * resolve nor bundle: that works in Node, where the package is simply installed, and in a page
+ * only through an import map. So in a bundled browser app, import the backends you want before
+ * calling this; asking for another one throws an error that says so, and `'auto'` skips it with a
+ * note. For wasm in a browser bundle, hand the package's module over as `options.wasmModule`, so
+ * that `wasmPaths` and the thread count can be set (they live in that module, not in tfjs-core).
+ *
+ * For wasm it turns SIMD on and starts a thread pool (in Node too, where tfjs itself never does),
+ * then reports the real SIMD state and thread count. `'auto'` tries the candidates in order and
+ * keeps the first that initialises, skipping GPU backends that run on a software renderer or only
+ * in half precision.
  *
  * @param name - `'cpu'`, `'wasm'`, `'webgl'`, `'webgpu'` or `'auto'`. Default `'auto'`.
  * For wasm and cpu it also registers the library's kernel fixes ({@link installKernelFixes}) unless
  * `options.kernelFixes` is `false`.
  *
- * @param options - threads, SIMD, wasm paths, kernel fixes, and the candidates of `'auto'`.
+ * @param options - threads, SIMD, wasm paths and module, kernel fixes, and the candidates of
+ * `'auto'`; see {@link SelectBackendOptions}.
  * @returns a {@link BackendInfo}: the backend, SIMD, threads, float32 precision and notes.
- * @throws {@link ContrastiveError} when the name is unknown, when the backend's package is not
- *   installed (the message names the package to install), or when it fails to initialise here.
+ * @throws {@link ContrastiveError} when the name is unknown; when the backend is not registered
+ *   and its package is not installed (Node: the message names the package to install) or cannot
+ *   be loaded on demand (a browser bundle: the message says to import it in the app); when
+ *   `wasmPaths` is given in a bundle without `wasmModule`; or when the backend fails to initialise.
  *
  * @example
+ * Node: the package is loaded on demand.
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import '@tensorflow/tfjs-layers'; // registers gradients, needed for training
@@ -345,6 +497,26 @@ async function activate(
  *
  * const info = await selectBackend('wasm', { threads: 2 });
  * console.log(info); // { name: 'wasm', simd: true, threads: 2, float32: true, ... }
+ * ```
+ *
+ * @example
+ * A bundled browser app (Vite, esbuild, webpack): import the backend yourself.
+ * <!-- snippet typecheck-only="browser only: the webgl package registers its backend only in a page" -->
+ * ```ts
+ * import '@tensorflow/tfjs-backend-webgl';
+ * import { selectBackend } from 'tfjs-contrastive';
+ *
+ * await selectBackend('webgl');
+ * ```
+ *
+ * @example
+ * A bundled browser app with wasm: pass the module, and where the `.wasm` files are served.
+ * <!-- snippet typecheck-only="browser only: the .wasm files are fetched from the page's /wasm/" -->
+ * ```ts
+ * import * as wasm from '@tensorflow/tfjs-backend-wasm';
+ * import { selectBackend } from 'tfjs-contrastive';
+ *
+ * await selectBackend('wasm', { wasmModule: wasm, wasmPaths: '/wasm/', threads: 4 });
  * ```
  */
 export async function selectBackend(

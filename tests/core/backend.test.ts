@@ -18,6 +18,15 @@ describe('selectBackend in Node', () => {
     expect(runtimeEnvironment()).toBe('node');
   });
 
+  it('imports an unregistered backend package on demand', async () => {
+    // This file imports no backend package: selectBackend must load cpu's itself.
+    const factories: Record<string, unknown> = tf.engine().registryFactory;
+    expect(factories.cpu).toBeUndefined();
+    await selectBackend('cpu');
+    expect(factories.cpu).toBeDefined();
+    expect(tf.getBackend()).toBe('cpu');
+  });
+
   it('cpu: reports one thread, no SIMD, float32', async () => {
     const info = await selectBackend('cpu');
     expect(tf.getBackend()).toBe('cpu');
@@ -54,6 +63,18 @@ describe('selectBackend in Node', () => {
     const info = await selectBackend('wasm', { threads: 1 });
     expect(info.threads).toBe(Math.min(8, availableParallelism()));
     expect(info.notes.join(' ')).toMatch(/already initialised/);
+  });
+
+  it('wasm: takes the module the app passes, and refuses something else', async () => {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const info = await selectBackend('wasm', { wasmModule: wasm });
+    expect(info.name).toBe('wasm');
+    expect(info.threads).toBe(wasm.getThreadsCount());
+    await expect(
+      selectBackend('wasm', { wasmModule: { setWasmPaths: () => undefined } as never }),
+    ).rejects.toThrow(
+      "selectBackend: argument 'options.wasmModule' must be the module namespace of @tensorflow/tfjs-backend-wasm",
+    );
   });
 
   it("'auto' picks wasm in Node", async () => {
