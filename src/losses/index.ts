@@ -1,6 +1,11 @@
 export { type Reduction } from './reduction.js';
 export { maskedInfoNce, type MaskedInfoNceOptions } from './masked-info-nce.js';
-export { infoNce, type InfoNceOptions, type NegativeKeys } from './info-nce.js';
+export {
+  infoNce,
+  type InfoNceOptions,
+  type NegativeKeys,
+  type NegativeKeysSource,
+} from './info-nce.js';
 export { ntXentLoss, type NtXentOptions } from './nt-xent.js';
 export { supConLoss, type SupConOptions } from './sup-con.js';
 export { mocoV3Loss, type MocoV3Options } from './moco-v3.js';

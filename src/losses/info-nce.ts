@@ -33,10 +33,12 @@ import {
  * The keys are constants of the loss: no gradient is computed for them.
  *
  * @example
+ * <!-- snippet setup="embeddings" -->
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import { infoNce, l2Normalize, type NegativeKeys } from 'tfjs-contrastive';
  *
+ * // q, k: [N, 128] queries and keys; 4096 stored unit keys as one block in both layouts
  * const rows = l2Normalize(tf.randomNormal<tf.Rank.R2>([4096, 128]));
  * const keys: NegativeKeys = { rows: [rows], columns: [tf.transpose(rows)], normalized: true };
  * const loss = infoNce(q, k, { negatives: keys, temperature: 0.2 });
@@ -54,17 +56,41 @@ export interface NegativeKeys {
   readonly normalized: boolean;
 }
 
+/**
+ * Anything that hands out {@link NegativeKeys}, such as `MomentumQueue` (its `negatives()`):
+ * {@link infoNce} takes it as `negatives` directly and reads the keys when it is called. A
+ * structural type, so that losses know nothing of the state classes.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { MomentumQueue, infoNce, type NegativeKeysSource } from 'tfjs-contrastive';
+ *
+ * const queue: NegativeKeysSource = new MomentumQueue(1024, 128);
+ * const q = tf.randomNormal<tf.Rank.R2>([8, 128]);
+ * const k = tf.randomNormal<tf.Rank.R2>([8, 128]);
+ * // the same as { negatives: queue.negatives() }
+ * const loss = infoNce(q, k, { negatives: queue, temperature: 0.2 });
+ * ```
+ */
+export interface NegativeKeysSource {
+  /** The current keys, in both layouts (read before they change, e.g. before an enqueue). */
+  negatives(): NegativeKeys;
+}
+
 /** Options of {@link infoNce}. */
 export interface InfoNceOptions {
   /**
    * Negatives shared by every query: one [K, D] tensor, a list of [k_i, D] chunks read as their
-   * row concatenation (a queue or memory bank need not be concatenated), or
+   * row concatenation (a queue or memory bank need not be concatenated),
    * {@link NegativeKeys} (row and column blocks, e.g. `queue.negatives()`: no transpose and, for
-   * normalised keys, no normalisation per step). They are constants, like MoCo's queue buffer and
-   * InstDisc's memory bank: no gradient flows into them. Default: none, in which case the other
-   * rows of `positiveKey` are each query's negatives (in-batch, and those do receive gradient).
+   * normalised keys, no normalisation per step), or a {@link NegativeKeysSource} such as the
+   * `MomentumQueue` itself (its `negatives()` are read). They are constants, like MoCo's queue
+   * buffer and InstDisc's memory bank: no gradient flows into them. Default: none, in which case
+   * the other rows of `positiveKey` are each query's negatives (in-batch, and those do receive
+   * gradient).
    */
-  readonly negatives?: tf.Tensor2D | readonly tf.Tensor2D[] | NegativeKeys;
+  readonly negatives?: tf.Tensor2D | readonly tf.Tensor2D[] | NegativeKeys | NegativeKeysSource;
   /** Softmax temperature tau. Default `0.07` (MoCo v1, InstDisc). */
   readonly temperature?: number;
   /** L2-normalise queries, keys and negatives first (cosine similarity). Default `true`. */
@@ -91,13 +117,62 @@ export function checkPair(
   return [n, d];
 }
 
-/** @internal The negatives option as a list of [k_i, D] chunks, checked. */
+/**
+ * @internal A value that is neither a tensor nor an array, described by its class where it has
+ * one: 'a MomentumQueue (an object)' says more than 'a object'.
+ */
+export function describeObject(x: unknown): string {
+  const name = (x as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return typeof name === 'string' && name !== '' && name !== 'Object'
+    ? `a ${name} (an object)`
+    : 'an object';
+}
+
+/**
+ * @internal What to pass instead of a store of keys that the caller does not take as such; the
+ * hint of the error about it.
+ */
+function storeHint(x: unknown, acceptsKeys: boolean): string {
+  const has = (name: string): boolean => typeof x === 'object' && x !== null && name in x;
+  if (has('negatives') && has('enqueue')) {
+    return acceptsKeys
+      ? 'Pass the queue itself or queue.negatives() (its keys, no copy).'
+      : 'Pass queue.readConcatenated() (a [K, D] copy of its keys) or queue.read() (its blocks).';
+  }
+  if (has('sampleNoise') && has('value')) {
+    return 'Pass the bank entries: bank.read(bank.sampleNoise(K)) for K noise samples, or bank.value.';
+  }
+  return acceptsKeys
+    ? 'A MomentumQueue is passed itself or as queue.negatives(); a MemoryBank as bank.read(indices).'
+    : 'A MomentumQueue is passed as queue.readConcatenated(); a MemoryBank as bank.read(indices).';
+}
+
+/**
+ * @internal The negatives option as a list of [k_i, D] chunks, checked. `acceptsKeys`: whether
+ * the caller also takes {@link NegativeKeys} (for the hint when an object is given).
+ */
 export function negativeChunks(
   caller: string,
   argument: string,
   negatives: unknown,
   d: number,
+  acceptsKeys = false,
 ): tf.Tensor2D[] {
+  if (typeof negatives === 'object' && negatives !== null && !(negatives instanceof tf.Tensor)) {
+    if (!Array.isArray(negatives)) {
+      throw new ContrastiveError(
+        {
+          caller,
+          argument,
+          expected: acceptsKeys
+            ? `a [K, ${d}] tensor, a list of [k_i, ${d}] tensors, NegativeKeys { rows, columns, normalized } or a NegativeKeysSource (an object with negatives())`
+            : `a [K, ${d}] tensor or a list of [k_i, ${d}] tensors`,
+          received: describeObject(negatives),
+        },
+        storeHint(negatives, acceptsKeys),
+      );
+    }
+  }
   const list: unknown[] = Array.isArray(negatives) ? (negatives as unknown[]) : [negatives];
   if (list.length === 0) {
     throw new ContrastiveError({
@@ -115,6 +190,16 @@ export function negativeChunks(
     });
   });
   return list as tf.Tensor2D[];
+}
+
+/** @internal Whether an option value is a {@link NegativeKeysSource} (has `negatives()`). */
+export function isNegativeKeysSource(x: unknown): x is NegativeKeysSource {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    !(x instanceof tf.Tensor) &&
+    typeof (x as Partial<NegativeKeysSource>).negatives === 'function'
+  );
 }
 
 /** @internal Whether an option value is a {@link NegativeKeys} (not a tensor or a list). */
@@ -238,8 +323,9 @@ export function infoNcePerQuery(
  * is the in-batch form: logits `q . k^T / tau`, label i for query i (the other rows' keys are the
  * negatives), as in CLIP or MoCo v3.
  *
- * `negatives` may be a [K, D] tensor, a list of [k_i, D] chunks, or {@link NegativeKeys} (what
- * `MomentumQueue.negatives()` returns): keys held as [k_i, D] rows and [D, k_i] columns, so
+ * `negatives` may be a [K, D] tensor, a list of [k_i, D] chunks, {@link NegativeKeys} (what
+ * `MomentumQueue.negatives()` returns), or the queue itself (any {@link NegativeKeysSource},
+ * whose `negatives()` are read at the call): keys held as [k_i, D] rows and [D, k_i] columns, so
  * that the logits are plain products with the columns and the query gradient plain products with
  * the rows, with no transpose per step; keys marked `normalized` are not normalised again (with
  * `normalize: true` that would not change them). The three forms give the same loss and
@@ -260,13 +346,17 @@ export function infoNcePerQuery(
  *   with N < 2 (no negatives at all), or temperature <= 0.
  *
  * @example
+ * <!-- snippet setup="queue" -->
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import { infoNce, stopGradient } from 'tfjs-contrastive';
  *
- * // MoCo: queries from the encoder, keys from the momentum encoder, negatives from the queue.
- * const loss = infoNce(q, stopGradient(k), { negatives: queue.negatives(), temperature: 0.2 });
- * // Any [K, D] tensor (or list of [k_i, D] chunks) works too.
+ * // MoCo: q [N, 128] from the encoder, k [N, 128] from the momentum encoder, and the negatives
+ * // from a MomentumQueue (the queue itself or queue.negatives(), read before the enqueue).
+ * const loss = infoNce(q, stopGradient(k), { negatives: queue, temperature: 0.2 });
+ * queue.enqueue(k);
+ * // Any [K, D] tensor (or list of [k_i, D] chunks) works too, e.g. memory-bank entries.
+ * const bankRows = tf.randomNormal<tf.Rank.R2>([4096, 128]);
  * const withBank = infoNce(q, stopGradient(k), { negatives: bankRows });
  * // In-batch (no queue): the other keys are the negatives.
  * const inBatch = infoNce(q, k, { temperature: 0.1 });
@@ -282,13 +372,18 @@ export function infoNce(
   const temperature = resolveTemperature(caller, options.temperature, 0.07);
   const normalize = resolveFlag(caller, 'options.normalize', options.normalize, true);
   const reduction = resolveReduction(caller, options.reduction);
-  const negatives = options.negatives;
+  const given = options.negatives;
+  // A source (the queue itself) is read now, once: what its negatives() gives at this call.
+  const negatives: unknown = isNegativeKeysSource(given) ? given.negatives() : given;
+  const argument = isNegativeKeysSource(given)
+    ? 'options.negatives.negatives()'
+    : 'options.negatives';
   const chunks =
     negatives === undefined
       ? undefined
       : isNegativeKeys(negatives)
-        ? checkNegativeKeys(caller, 'options.negatives', negatives, d)
-        : negativeChunks(caller, 'options.negatives', negatives, d);
+        ? checkNegativeKeys(caller, argument, negatives, d)
+        : negativeChunks(caller, argument, negatives, d, true);
   if (chunks === undefined) checkInBatchSize(caller, 'query', query, n);
   return tf.tidy(() => {
     const prep = (x: tf.Tensor2D): tf.Tensor2D => (normalize ? l2Normalize(x) : x);
