@@ -109,7 +109,9 @@ function checkFlags(
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { grey } from 'tfjs-contrastive/augment';
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
  * const luma = grey(images); // [N, H, W, 3] -> [N, H, W, 1]
  * ```
  */
@@ -157,8 +159,10 @@ function fromPlanes(planes: readonly tf.Tensor3D[]): Images {
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { cropResize } from 'tfjs-contrastive/augment';
- * // images: [2, 32, 32, 3]. The centre 16x16 of the first, the whole second mirrored, both at 24x24.
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
+ * // The centre 16x16 of the first, the whole second mirrored, both at 24x24.
  * const views = cropResize(
  *   images,
  *   [
@@ -256,8 +260,10 @@ export function cropResizeFrom(
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { flipHorizontal } from 'tfjs-contrastive/augment';
- * const flipped = flipHorizontal(images, [true, false]); // images: [2, H, W, C]
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
+ * const flipped = flipHorizontal(images, [true, false]); // only the first mirrored
  * ```
  */
 export function flipHorizontal(images: Images, flip: readonly boolean[]): Images {
@@ -271,7 +277,9 @@ export function flipHorizontal(images: Images, flip: readonly boolean[]): Images
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { adjustBrightness } from 'tfjs-contrastive/augment';
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
  * // one factor per image: the first darker, the second brighter
  * const brighter = adjustBrightness(images, [0.6, 1.4]);
  * ```
@@ -287,7 +295,9 @@ export function adjustBrightness(images: Images, factors: readonly number[]): Im
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { adjustContrast } from 'tfjs-contrastive/augment';
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
  * const flatter = adjustContrast(images, [0.5, 1]); // the first at half contrast
  * ```
  */
@@ -310,7 +320,9 @@ export function adjustContrast(images: Images, factors: readonly number[]): Imag
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { adjustSaturation } from 'tfjs-contrastive/augment';
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
  * const muted = adjustSaturation(images, [0, 1.5]); // the first grey, the second more vivid
  * ```
  */
@@ -333,7 +345,9 @@ export function adjustSaturation(images: Images, factors: readonly number[]): Im
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { hsvToRgb, rgbToHsv } from 'tfjs-contrastive/augment';
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
  * const hsv = rgbToHsv(images);
  * const back = hsvToRgb(hsv); // the images again, to float32 rounding
  * ```
@@ -392,7 +406,9 @@ function rgbPlanes([h, s, v]: Planes): Planes {
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { hsvToRgb, rgbToHsv } from 'tfjs-contrastive/augment';
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
  * const rgb = hsvToRgb(rgbToHsv(images));
  * ```
  */
@@ -405,7 +421,9 @@ export function hsvToRgb(hsv: Images): Images {
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { adjustHue } from 'tfjs-contrastive/augment';
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
  * const shifted = adjustHue(images, [0.1, -0.1]); // a tenth of a turn each way
  * ```
  */
@@ -426,7 +444,9 @@ export function adjustHue(images: Images, shifts: readonly number[]): Images {
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { toGreyscale } from 'tfjs-contrastive/augment';
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
  * const views = toGreyscale(images, [true, false]); // only the first turns grey
  * ```
  */
@@ -453,7 +473,9 @@ export function toGreyscale(images: Images, apply: readonly boolean[]): Images {
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { solarize } from 'tfjs-contrastive/augment';
+ * const images = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3]); // 2 RGB images in [0, 1]
  * const views = solarize(images, [false, true]); // the second solarised at 0.5
  * ```
  */
@@ -478,8 +500,10 @@ export function solarize(images: Images, apply: readonly boolean[], threshold = 
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { blurKernelSize, gaussianBlur } from 'tfjs-contrastive/augment';
- * // images: [3, 32, 32, 3]; the first unchanged, the others blurred more and more
+ * const images = tf.randomUniform<tf.Rank.R4>([3, 32, 32, 3]); // 3 RGB images in [0, 1]
+ * // the first unchanged, the others blurred more and more
  * const blurred = gaussianBlur(images, [0, 0.5, 2], blurKernelSize(32));
  * ```
  */
@@ -549,7 +573,9 @@ export function gaussianBlur(
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { normalizeImages } from 'tfjs-contrastive/augment';
+ * const view = tf.randomUniform<tf.Rank.R4>([8, 32, 32, 3]); // an augmented view in [0, 1]
  * // ImageNet statistics, after augmentation and before the encoder
  * const x = normalizeImages(view, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
  * ```
@@ -593,6 +619,7 @@ export function normalizeImages(
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import { rgbToLab } from 'tfjs-contrastive/augment';
+ * const images = tf.randomUniform<tf.Rank.R4>([8, 32, 32, 3]); // 8 RGB images in [0, 1]
  * // CMC's two views of each image: the L channel and the ab channels
  * const lab = rgbToLab(images);
  * const [l, ab] = tf.split(lab, [1, 2], 3);

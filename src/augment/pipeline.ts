@@ -134,6 +134,7 @@ export interface RandomResizedCropOptions {
  * ({@link randomCropBox}), all cropped and resized by one crop-and-resize. [N, size, size, C].
  *
  * @example
+ * <!-- snippet setup="images" -->
  * ```ts
  * import { randomResizedCrop } from 'tfjs-contrastive/augment';
  * const crops = randomResizedCrop(images, { size: 24, scale: [0.2, 1], rng: 3 });
@@ -200,11 +201,12 @@ function checkRange(
  * `rng`. The input is not disposed.
  *
  * @example
+ * <!-- snippet setup="images" -->
  * ```ts
  * import { SeededRandom } from 'tfjs-contrastive';
  * import { augmentView, simclrRecipe } from 'tfjs-contrastive/augment';
  * const rng = new SeededRandom(0);
- * const [spec] = simclrRecipe(32);
+ * const spec = simclrRecipe(32)[0]!; // the spec of SimCLR's first view
  * const v1 = augmentView(images, spec, rng);
  * ```
  */
@@ -444,6 +446,7 @@ export interface MultiCropOptions {
  * (global crops first, as SwAV and DINO expect). Each is [N, size, size, C]; dispose them after use.
  *
  * @example
+ * <!-- snippet setup="images" -->
  * ```ts
  * import { dinoRecipe, multiCrop } from 'tfjs-contrastive/augment';
  * const views = multiCrop(images, { crops: dinoRecipe(32), rng: 1 }); // 2 global + 8 local

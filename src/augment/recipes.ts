@@ -39,6 +39,7 @@ export function localCropSize(size: number): number {
  * SimCLR: two views; crop 0.08-1, flip, jitter (0.8, 0.8, 0.8, 0.2) p 0.8, greyscale 0.2, blur 0.5.
  *
  * @example
+ * <!-- snippet setup="images step" -->
  * ```ts
  * import { multiCrop, simclrRecipe } from 'tfjs-contrastive/augment';
  * // images: [N, 32, 32, 3] in [0, 1]; two views of each, reproducible for the seed
@@ -56,6 +57,7 @@ export function simclrRecipe(size: number): ViewSpec[] {
  * MoCo v1: two views; crop 0.2-1, flip, jitter (0.4, 0.4, 0.4, 0.4) always, greyscale 0.2.
  *
  * @example
+ * <!-- snippet setup="images step" -->
  * ```ts
  * import { multiCrop, mocoV1Recipe } from 'tfjs-contrastive/augment';
  * const [view1, view2] = multiCrop(images, { crops: mocoV1Recipe(32), rng: step });
@@ -71,6 +73,7 @@ export function mocoV1Recipe(size: number): ViewSpec[] {
  * MoCo v2 and SimSiam: two views; crop 0.2-1, flip, jitter (0.4, 0.4, 0.4, 0.1) p 0.8, greyscale 0.2, blur 0.5.
  *
  * @example
+ * <!-- snippet setup="images step" -->
  * ```ts
  * import { multiCrop, mocoV2Recipe } from 'tfjs-contrastive/augment';
  * const [view1, view2] = multiCrop(images, { crops: mocoV2Recipe(32), rng: step });
@@ -87,6 +90,7 @@ export function mocoV2Recipe(size: number): ViewSpec[] {
  * greyscale 0.2; view 1 always blurred, view 2 blurred with p 0.1 and solarised with p 0.2.
  *
  * @example
+ * <!-- snippet setup="images step" -->
  * ```ts
  * import { multiCrop, byolRecipe } from 'tfjs-contrastive/augment';
  * const [view1, view2] = multiCrop(images, { crops: byolRecipe(32), rng: step });
@@ -106,6 +110,7 @@ export function byolRecipe(size: number): ViewSpec[] {
  * the image); flip, jitter (0.8, 0.8, 0.8, 0.2) p 0.8, greyscale 0.2, blur 0.5.
  *
  * @example
+ * <!-- snippet setup="images step" -->
  * ```ts
  * import { multiCrop, swavRecipe } from 'tfjs-contrastive/augment';
  * // images: [N, 32, 32, 3]: 2 views of 32x32, then 6 of 14x14
@@ -128,6 +133,7 @@ export function swavRecipe(size: number, localCrops = 6): ViewSpec[] {
  * jitter (0.4, 0.4, 0.2, 0.1) p 0.8, greyscale 0.2.
  *
  * @example
+ * <!-- snippet setup="images step" -->
  * ```ts
  * import { dinoRecipe, multiCrop } from 'tfjs-contrastive/augment';
  * // images: [N, 32, 32, 3]: 2 global views of 32x32, then 8 local ones of 14x14
@@ -185,6 +191,7 @@ export interface SmallImageRecipeOptions {
  * @throws {@link ContrastiveError} when `size` is not an integer >= 4 or `channels` is not 1 or 3.
  *
  * @example
+ * <!-- snippet setup="fashion step" -->
  * ```ts
  * import { multiCrop, smallImageRecipe } from 'tfjs-contrastive/augment';
  * // Fashion-MNIST: [N, 28, 28, 1]

@@ -109,6 +109,7 @@ interface WasmModule {
  *
  * @example
  * ```ts
+ * import { runtimeEnvironment } from 'tfjs-contrastive';
  * if (runtimeEnvironment() === 'node') console.log('no WebGL here');
  * ```
  */

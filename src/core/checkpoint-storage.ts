@@ -208,6 +208,7 @@ export async function writeCheckpointBytes(target: string, bytes: Uint8Array): P
  *   {@link writeCheckpointBytes}.
  *
  * @example
+ * <!-- snippet setup="checkpoint-file" -->
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import { decodeSafetensors, readCheckpointBytes } from 'tfjs-contrastive';

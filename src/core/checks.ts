@@ -11,6 +11,8 @@ import { ContrastiveError } from './errors.js';
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { describeValue } from 'tfjs-contrastive';
  * describeValue(tf.zeros([2, 3])); // 'a float32 tensor of shape [2, 3]'
  * ```
  */
@@ -71,7 +73,14 @@ function expectedTensor(spec: TensorSpec): string {
  *
  * @example
  * ```ts
- * checkTensor('myLoss', 'z', z, { rank: 2, dtype: 'float32', layout: '[N, D]' });
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { checkTensor } from 'tfjs-contrastive';
+ * // in a loss of your own: z must be a float32 [N, D] tensor
+ * function myLoss(z: tf.Tensor2D): tf.Scalar {
+ *   checkTensor('myLoss', 'z', z, { rank: 2, dtype: 'float32', layout: '[N, D]' });
+ *   return tf.mean(tf.square(z));
+ * }
+ * myLoss(tf.ones([4, 8]));
  * ```
  */
 export function checkTensor(
@@ -112,7 +121,11 @@ export function checkTensor(
  *
  * @example
  * ```ts
- * checkSameShape('byolLoss', 'z', z, 'p', p);
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { checkSameShape } from 'tfjs-contrastive';
+ * const p = tf.ones([4, 8]);
+ * const z = tf.zeros([4, 8]);
+ * checkSameShape('byolLoss', 'z', z, 'p', p); // passes; a [4, 7] z would throw
  * ```
  */
 export function checkSameShape(
@@ -169,6 +182,7 @@ function expectedNumber(spec: NumberSpec): string {
  *
  * @example
  * ```ts
+ * import { checkNumber } from 'tfjs-contrastive';
  * checkNumber('ntXentLoss', 'options.temperature', 0.5, { greaterThan: 0 });
  * ```
  */
@@ -206,6 +220,7 @@ export function checkNumber(
  *
  * @example
  * ```ts
+ * import { checkBoolean } from 'tfjs-contrastive';
  * checkBoolean('infoNce', 'options.normalize', true);
  * ```
  */
@@ -235,6 +250,7 @@ export function checkBoolean(
  *
  * @example
  * ```ts
+ * import { checkOneOf } from 'tfjs-contrastive';
  * checkOneOf('infoNce', 'options.reduction', 'mean', ['mean', 'sum', 'none']);
  * ```
  */
@@ -266,7 +282,10 @@ export function checkOneOf<T extends string>(
  *
  * @example
  * ```ts
- * checkFinite('MemoryBank.update', 'features', features);
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { checkFinite } from 'tfjs-contrastive';
+ * const features = tf.randomNormal([8, 128]);
+ * checkFinite('MemoryBank.update', 'features', features); // a NaN or Infinity would throw
  * ```
  */
 export function checkFinite(caller: string, argument: string, value: Tensor): void {
@@ -296,6 +315,7 @@ export function checkFinite(caller: string, argument: string, value: Tensor): vo
  *
  * @example
  * ```ts
+ * import { resolveAxis } from 'tfjs-contrastive';
  * resolveAxis('l2Normalize', 'axis', -1, 2); // 1
  * ```
  */
@@ -318,7 +338,9 @@ export function resolveAxis(caller: string, argument: string, axis: unknown, ran
  *
  * @example
  * ```ts
- * const idx = toIndexTensor('MemoryBank.read', 'indices', [3, 7], bankSize);
+ * import { toIndexTensor } from 'tfjs-contrastive';
+ * const bankSize = 50000;
+ * const idx = toIndexTensor('MemoryBank.read', 'indices', [3, 7], bankSize); // int32 [3, 7]
  * ```
  */
 export function toIndexTensor(caller: string, argument: string, value: unknown, n: number): Tensor {

@@ -19,9 +19,11 @@ export interface ContrastiveErrorDetails {
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { ContrastiveError, l2Normalize } from 'tfjs-contrastive';
+ * const x = tf.ones([4, 8]);
  * try {
- *   l2Normalize(x, 5);
+ *   l2Normalize(x, 5); // a rank-2 tensor has no axis 5
  * } catch (e) {
  *   if (e instanceof ContrastiveError) console.log(e.argument, e.expected, e.received);
  * }

@@ -81,6 +81,7 @@ export class SeededRandom {
    *
    * @example
    * ```ts
+   * import { SeededRandom } from 'tfjs-contrastive';
    * new SeededRandom(1).nextUint32();
    * ```
    */
@@ -103,6 +104,7 @@ export class SeededRandom {
    *
    * @example
    * ```ts
+   * import { SeededRandom } from 'tfjs-contrastive';
    * new SeededRandom(1).uniform();
    * ```
    */
@@ -122,6 +124,7 @@ export class SeededRandom {
    *
    * @example
    * ```ts
+   * import { SeededRandom } from 'tfjs-contrastive';
    * new SeededRandom(1).uniformRange(0.08, 1); // a crop scale
    * ```
    */
@@ -140,6 +143,7 @@ export class SeededRandom {
    *
    * @example
    * ```ts
+   * import { SeededRandom } from 'tfjs-contrastive';
    * new SeededRandom(1).integer(6); // a die roll minus one
    * ```
    */
@@ -159,6 +163,7 @@ export class SeededRandom {
    *
    * @example
    * ```ts
+   * import { SeededRandom } from 'tfjs-contrastive';
    * const noise = new SeededRandom(7).integers(4096, 50000);
    * ```
    */
@@ -177,6 +182,7 @@ export class SeededRandom {
    *
    * @example
    * ```ts
+   * import { SeededRandom } from 'tfjs-contrastive';
    * new SeededRandom(1).normal();
    * ```
    */
@@ -200,6 +206,7 @@ export class SeededRandom {
    *
    * @example
    * ```ts
+   * import { SeededRandom } from 'tfjs-contrastive';
    * const order = new SeededRandom(3).permutation(60000); // one epoch's order
    * ```
    */
@@ -224,6 +231,9 @@ export class SeededRandom {
    *
    * @example
    * ```ts
+   * import * as tf from '@tensorflow/tfjs-core';
+   * import { SeededRandom } from 'tfjs-contrastive';
+   * const rng = new SeededRandom(5);
    * const noise = tf.randomNormal([4, 8], 0, 1, 'float32', rng.tfSeed());
    * ```
    */
@@ -240,6 +250,7 @@ export class SeededRandom {
    *
    * @example
    * ```ts
+   * import { SeededRandom } from 'tfjs-contrastive';
    * const root = new SeededRandom(0);
    * const augmentRng = root.fork();
    * const samplerRng = root.fork();
@@ -258,6 +269,8 @@ export class SeededRandom {
    *
    * @example
    * ```ts
+   * import { SeededRandom } from 'tfjs-contrastive';
+   * const rng = new SeededRandom(5);
    * const saved = rng.getState();
    * const a = rng.uniform();
    * rng.setState(saved);
@@ -276,7 +289,10 @@ export class SeededRandom {
    *
    * @example
    * ```ts
-   * rng.setState(JSON.parse(text));
+   * import { SeededRandom, type SeededRandomState } from 'tfjs-contrastive';
+   * const text = JSON.stringify(new SeededRandom(5).getState()); // e.g. from a checkpoint's metadata
+   * const rng = new SeededRandom(0);
+   * rng.setState(JSON.parse(text) as SeededRandomState);
    * ```
    */
   setState(state: SeededRandomState): void {

@@ -16,8 +16,10 @@ export type JsonValue =
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { MomentumQueue, type ComponentState } from 'tfjs-contrastive';
  *
+ * const queue = new MomentumQueue(4096, 128);
  * const state: ComponentState = queue.getState(); // { config: { size, dim, ... }, tensors: { keys } }
  * const copy = MomentumQueue.fromState(state);
  * tf.dispose(Object.values(state.tensors));

@@ -5,7 +5,10 @@ import { ContrastiveError } from './errors.js';
 /** What {@link trainableVariables} reads from a model: a tfjs-layers model or layer. */
 export interface HasTrainableWeights {
   /** tfjs-layers' `LayerVariable`s; `read()` gives the `tf.Variable` each one holds. */
-  readonly trainableWeights: readonly { read(): tf.Tensor }[];
+  readonly trainableWeights: readonly {
+    /** The `tf.Variable` this weight holds (typed as a tensor by tfjs-layers). */
+    read(): tf.Tensor;
+  }[];
 }
 
 /**

@@ -99,18 +99,22 @@ const installed = new WeakMap<BackendFactory, { threads: number }>();
 
 /**
  * Makes the next start of tfjs's wasm backend in Node use the threaded SIMD binary with `threads`
- * XNNPACK threads. Call it before `tf.setBackend('wasm')` / `tf.ready()`; it imports
- * `@tensorflow/tfjs-backend-wasm` itself and calls its `setThreadsCount`.
+ * XNNPACK threads. Call it before `tf.setBackend('wasm')` / `tf.ready()`, with the module of
+ * `@tensorflow/tfjs-backend-wasm` that registered the backend (selectBackend has it); it calls that
+ * module's `setThreadsCount`. (It imports no package itself, so bundlers see no import here.)
  *
  * Nothing global is changed unless it returns `enabled: true`; the globals patched during the
  * backend's start are listed on `patchWhileInitialising`. The process still exits on its own.
  *
- * @param options - `threads`: XNNPACK threads, at least 2; tfjs runs at most 8.
+ * @param options - `threads`: XNNPACK threads, at least 2; tfjs runs at most 8. `wasm`: the
+ *   package's module namespace.
  * @returns `{ enabled: true }`, or `{ enabled: false, reason }` saying exactly why not.
  *
  * @example
+ * <!-- snippet skip="internal, not exported: selectBackend('wasm') calls it in Node" -->
  * ```ts
- * const { enabled, reason } = await enableNodeWasmThreads({ threads: 2 });
+ * const wasm = await import('@tensorflow/tfjs-backend-wasm');
+ * const { enabled, reason } = await enableNodeWasmThreads({ threads: 2, wasm });
  * await tf.setBackend('wasm'); // getThreadsCount() === 2 when enabled
  * ```
  *
@@ -118,6 +122,7 @@ const installed = new WeakMap<BackendFactory, { threads: number }>();
  */
 export async function enableNodeWasmThreads(options: {
   threads: number;
+  wasm: WasmPackage;
 }): Promise<NodeWasmThreadsResult> {
   const requested: unknown = (options as { threads?: unknown } | undefined)?.threads;
   if (typeof requested !== 'number' || !Number.isInteger(requested) || requested < 1) {
@@ -134,13 +139,12 @@ export async function enableNodeWasmThreads(options: {
   const memoryProblem = sharedWasmMemoryProblem();
   if (memoryProblem !== undefined) return off(memoryProblem);
 
+  const { wasm } = options;
   let node: NodeApis;
-  let wasm: WasmPackage;
   try {
     node = await loadNodeApis();
-    wasm = await import('@tensorflow/tfjs-backend-wasm');
   } catch (e) {
-    return off(`could not load the Node built-ins or @tensorflow/tfjs-backend-wasm: ${message(e)}`);
+    return off(`could not load the Node built-ins: ${message(e)}`);
   }
 
   const threads = Math.min(requested, TFJS_MAX_THREADS);

@@ -262,10 +262,12 @@ function planPasses(
  *   `batchSize` / `maxImages` is not an integer >= 1 / >= 2.
  *
  * @example
+ * <!-- snippet setup="labelled-images" -->
  * ```ts
- * import { knnEvaluate, reestimateBatchNorm } from 'tfjs-contrastive';
+ * import { reestimateBatchNorm } from 'tfjs-contrastive';
  * import { smallConvNet } from 'tfjs-contrastive/layers';
  *
+ * // trainImages: [N, 28, 28, 1] clean (not augmented) training images
  * const baseline = smallConvNet({ inputShape: [28, 28, 1], seed: 1 });
  * reestimateBatchNorm(baseline, trainImages, { batchSize: 256, maxImages: 10240 });
  * const features = baseline.predict(trainImages); // now with statistics of real data

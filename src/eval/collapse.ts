@@ -12,10 +12,12 @@ import { checkNumber, checkSameShape, checkTensor, l2Normalize } from '../core/i
  * @throws {@link ContrastiveError} when `z` is not [N, D] float32 with N >= 2.
  *
  * @example
+ * <!-- snippet setup="embeddings" -->
  * ```ts
  * import { embeddingStd } from 'tfjs-contrastive';
  *
- * const s = (await embeddingStd(z).data())[0]; // compare with 1 / Math.sqrt(D)
+ * // z1: [N, D] projections of one view
+ * const s = (await embeddingStd(z1).data())[0]; // compare with 1 / Math.sqrt(D)
  * ```
  */
 export function embeddingStd(z: tf.Tensor2D): tf.Scalar {
@@ -67,10 +69,12 @@ function checkMonitorInputs(caller: string, teacher: unknown, center: unknown): 
  * @throws {@link ContrastiveError} on shapes that do not match or a temperature <= 0.
  *
  * @example
+ * <!-- snippet setup="dino" -->
  * ```ts
  * import { teacherEntropy } from 'tfjs-contrastive';
  *
- * const h = teacherEntropy(teacherOut, center.value, { teacherTemperature: 0.04 });
+ * // teacherOut: the teacher's [B, K] outputs per global crop; center: DINO's Center
+ * const h = teacherEntropy(teacherOut[0], center.value, { teacherTemperature: 0.04 });
  * ```
  */
 export function teacherEntropy(
@@ -102,6 +106,7 @@ export function teacherEntropy(
  * @throws {@link ContrastiveError} on shapes that do not match or a temperature <= 0.
  *
  * @example
+ * <!-- snippet setup="dino" -->
  * ```ts
  * import { teacherStudentKl } from 'tfjs-contrastive';
  *

@@ -127,6 +127,7 @@ function checkRange(argument: string, labels: Int32Array, numClasses: number): v
  *   rejects with it (the function is async).
  *
  * @example
+ * <!-- snippet setup="features" -->
  * ```ts
  * import { knnEvaluate } from 'tfjs-contrastive';
  *

@@ -55,10 +55,12 @@ export const WEIGHTS_FILE = 'weights.bin';
  * @returns a tfjs `IOHandler` with `save` and `load`.
  *
  * @example
+ * <!-- snippet setup="saved-encoder" -->
  * ```ts
  * import * as tfl from '@tensorflow/tfjs-layers';
  * import { folderIO } from 'tfjs-contrastive/io';
  *
+ * // model: a tfjs-layers model
  * await model.save(folderIO('./checkpoints/encoder'));
  * const again = await tfl.loadLayersModel(folderIO('./checkpoints/encoder'));
  * ```

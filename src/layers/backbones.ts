@@ -252,6 +252,7 @@ export interface TinyVitArgs {
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { tinyVit } from 'tfjs-contrastive/layers';
  * // 8x8 = 64 patches of 4x4 pixels, 4 blocks of width 64: features [batch, 64]
  * const encoder = tinyVit({ inputShape: [32, 32, 3], patchSize: 4 });

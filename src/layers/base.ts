@@ -66,10 +66,13 @@ export function single<T>(inputs: T | T[]): T {
  * below `steps`, and unfreezes it from then on. Returns whether the layer is trainable now.
  *
  * @example
+ * <!-- snippet setup="step" -->
  * ```ts
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { trainableFromStep } from 'tfjs-contrastive/layers';
- * // keep a layer of your own frozen for the first 1000 steps
- * trainableFromStep(layer, step, 1000);
+ * const layer = tfl.layers.dense({ units: 64 });
+ * // keep a layer of your own frozen for the first 1000 steps: call it once per step
+ * trainableFromStep(layer, step, 1000); // false while step < 1000
  * ```
  */
 export function trainableFromStep(layer: tfl.layers.Layer, step: number, steps: number): boolean {

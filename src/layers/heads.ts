@@ -169,6 +169,7 @@ export function simclrV1Projector(dims: HeadDims): tfl.Sequential {
  * last. Defaults: hidden = inputDim, out = 128.
  *
  * @example
+ * <!-- snippet setup="views" -->
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import * as tfl from '@tensorflow/tfjs-layers';
@@ -379,6 +380,7 @@ export interface DinoHeadArgs {
  * frozen for `freezeLastLayerSteps`.
  *
  * @example
+ * <!-- snippet setup="step" -->
  * ```ts
  * import { WeightNormDense, dinoHead } from 'tfjs-contrastive/layers';
  * const head = dinoHead({ inputDim: 64, outDim: 4096, freezeLastLayerSteps: 469 });

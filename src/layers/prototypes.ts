@@ -34,9 +34,13 @@ export interface PrototypesArgs extends BaseLayerArgs {
  * `freezeSteps` steps).
  *
  * @example
+ * <!-- snippet setup="step" -->
  * ```ts
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { L2Normalize, Prototypes } from 'tfjs-contrastive/layers';
  * const prototypes = new Prototypes({ count: 3000 });
+ * // scores [batch, 3000] of unit features [batch, 128]
+ * const scores = tfl.sequential({ layers: [new L2Normalize({ inputShape: [128] }), prototypes] });
  * // each step: loss, optimiser, then
  * prototypes.normalize();
  * prototypes.setStep(step);

@@ -33,10 +33,13 @@ export const LAYER_CLASSES = [
  * @returns the registered class names.
  *
  * @example
+ * <!-- snippet setup="saved-encoder" -->
  * ```ts
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { folderIO } from 'tfjs-contrastive/io';
  * import { registerLayers } from 'tfjs-contrastive/layers';
  * registerLayers();
- * const model = await tfl.loadLayersModel(folderIO('./checkpoints/encoder'));
+ * const encoder = await tfl.loadLayersModel(folderIO('./checkpoints/encoder')); // saved with custom layers
  * ```
  */
 export function registerLayers(): string[] {

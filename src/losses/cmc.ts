@@ -49,12 +49,19 @@ export interface CmcOptions {
  *
  * @example
  * ```ts
- * import { cmcLoss } from 'tfjs-contrastive';
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { MemoryBank, cmcLoss } from 'tfjs-contrastive';
  *
- * // Two views (L and ab), in-batch negatives.
- * const loss = cmcLoss([encoderL.apply(l), encoderAb.apply(ab)], { temperature: 0.07 });
- * // With 4096 negatives per view drawn from each view's memory bank.
- * const withBanks = cmcLoss([fl, fab], { negativesPerView: [bankL.read(noise), bankAb.read(noise)] });
+ * // fL, fAb: [B, 128] features of the L and the ab view of the same B images (CMC's two encoders)
+ * const fL = tf.randomNormal<tf.Rank.R2>([8, 128]);
+ * const fAb = tf.randomNormal<tf.Rank.R2>([8, 128]);
+ * // Two views, in-batch negatives.
+ * const loss = cmcLoss([fL, fAb], { temperature: 0.07 });
+ * // With 4096 negatives per view drawn from each view's memory bank (the same noise indices).
+ * const bankL = new MemoryBank(10000, 128);
+ * const bankAb = new MemoryBank(10000, 128);
+ * const noise = bankL.sampleNoise(4096) as tf.Tensor1D;
+ * const withBanks = cmcLoss([fL, fAb], { negativesPerView: [bankL.read(noise), bankAb.read(noise)] });
  * ```
  */
 export function cmcLoss(views: readonly tf.Tensor2D[], options: CmcOptions = {}): tf.Tensor {

@@ -45,12 +45,19 @@ export interface CpcOptions {
  * @example
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { cpcLoss } from 'tfjs-contrastive';
  *
- * // c: [B, T, 256] context, z: [B, T, 512] latents; predict k = 1..3 steps ahead.
- * const terms = [1, 2, 3].map((k) => {
- *   const pred = W[k - 1].apply(c.slice([0, 0, 0], [-1, T - k, -1])) as tf.Tensor3D;
- *   return cpcLoss(pred, z.slice([0, k, 0], [-1, T - k, -1]));
+ * // c: [B, T, 256] context (the autoregressive model's), z: [B, T, 512] latents (the encoder's)
+ * const T = 12;
+ * const c = tf.randomNormal<tf.Rank.R3>([4, T, 256]);
+ * const z = tf.randomNormal<tf.Rank.R3>([4, T, 512]);
+ * // one linear predictor W_k per offset: predict k = 1..3 steps ahead
+ * const predictors = [1, 2, 3].map(() => tfl.layers.dense({ units: 512, useBias: false }));
+ * const terms = predictors.map((W, i) => {
+ *   const k = i + 1;
+ *   const pred = W.apply(tf.slice(c, [0, 0, 0], [-1, T - k, -1])) as tf.Tensor3D;
+ *   return cpcLoss(pred, tf.slice(z, [0, k, 0], [-1, T - k, -1]));
  * });
  * const loss = tf.addN(terms);
  * ```

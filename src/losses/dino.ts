@@ -74,10 +74,13 @@ export function checkCropList(
  *   than student crops or no pair at all, the center is not [K], or a temperature is not positive.
  *
  * @example
+ * <!-- snippet setup="dino-outputs" -->
  * ```ts
  * import { Center, dinoLoss } from 'tfjs-contrastive';
  *
- * const center = new Center(65536, { momentum: 0.9 });
+ * // studentOut: [B, K] head outputs per crop (global crops first); teacherOut: per global crop.
+ * // K = 256 here; DINO's head has 65536.
+ * const center = new Center(256, { momentum: 0.9 });
  * const loss = dinoLoss(studentOut, teacherOut, center.value, { teacherTemperature: 0.04 });
  * center.update(teacherOut); // after the loss, as in DINO
  * ```

@@ -44,10 +44,17 @@ export interface InvaSpreadOptions {
  *   B < 2, or temperature <= 0.
  *
  * @example
+ * <!-- snippet setup="views" -->
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { invaSpreadLoss } from 'tfjs-contrastive';
+ * import { smallConvNet } from 'tfjs-contrastive/layers';
  *
- * const loss = invaSpreadLoss(encoder.apply(view1), encoder.apply(view2), { temperature: 0.1 });
+ * const encoder = smallConvNet({ inputShape: [32, 32, 3], widths: [16, 32] }); // [B, 32]
+ * // view1, view2: [B, 32, 32, 3], two augmentations of the same B images. Training mode: batch
+ * // norm normalises with the batch's statistics (and updates its moving ones).
+ * const embed = (x: tf.Tensor4D) => encoder.apply(x, { training: true }) as tf.Tensor2D;
+ * const loss = invaSpreadLoss(embed(view1), embed(view2), { temperature: 0.1 });
  * ```
  */
 export function invaSpreadLoss(

@@ -30,13 +30,16 @@ export interface MocoV3Options {
  *   N < 2, or temperature <= 0.
  *
  * @example
+ * <!-- snippet setup="embeddings" -->
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import { mocoV3Loss, stopGradient } from 'tfjs-contrastive';
  *
+ * // p1, p2: [N, D] predictions of the two views (online network); z1, z2: the momentum network's
+ * // projections of them. Each view's prediction is matched with the other view's key.
  * const loss = tf.add(
- *   mocoV3Loss(q1, stopGradient(k2), { temperature: 0.2 }),
- *   mocoV3Loss(q2, stopGradient(k1), { temperature: 0.2 }),
+ *   mocoV3Loss(p1, stopGradient(z2), { temperature: 0.2 }),
+ *   mocoV3Loss(p2, stopGradient(z1), { temperature: 0.2 }),
  * );
  * ```
  */

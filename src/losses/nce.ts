@@ -57,9 +57,12 @@ export interface NceResult {
  *   checked; tensors are not read back), or a non-positive temperature or Z.
  *
  * @example
+ * <!-- snippet setup="batch-features" -->
  * ```ts
  * import { MemoryBank, nceLoss } from 'tfjs-contrastive';
  *
+ * // features: [B, 128] encoder outputs of the batch; indices: the images' rows in the bank
+ * const numImages = 1000;
  * const bank = new MemoryBank(numImages, 128);
  * let z: number | undefined;
  * // in each step (inside optimizer.minimize):

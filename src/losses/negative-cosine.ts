@@ -58,10 +58,12 @@ export function rowCosine(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor1D {
  * @throws {@link ContrastiveError} when the inputs are not [N, D] float32 tensors of one shape.
  *
  * @example
+ * <!-- snippet setup="embeddings" -->
  * ```ts
  * import { negativeCosineSimilarity } from 'tfjs-contrastive';
  *
- * const loss = negativeCosineSimilarity(predictor.apply(z1), target); // -1 when aligned
+ * // p1: [N, D] predictions; z2: [N, D] the vectors they should point along
+ * const loss = negativeCosineSimilarity(p1, z2); // -1 when aligned
  * ```
  */
 export function negativeCosineSimilarity(
@@ -88,10 +90,12 @@ export function negativeCosineSimilarity(
  * @throws {@link ContrastiveError} when the inputs are not [N, D] float32 tensors of one shape.
  *
  * @example
+ * <!-- snippet setup="embeddings" -->
  * ```ts
  * import { byolLoss } from 'tfjs-contrastive';
  *
- * const loss = byolLoss(predictor.apply(projector.apply(online.apply(v1))), targetProjection2);
+ * // p1: the online network's prediction [N, D] for view 1; z2: the target network's projection of view 2
+ * const loss = byolLoss(p1, z2);
  * ```
  */
 export function byolLoss(
@@ -118,10 +122,12 @@ export function byolLoss(
  * @throws {@link ContrastiveError} when the inputs are not [N, D] float32 tensors of one shape.
  *
  * @example
+ * <!-- snippet setup="embeddings" -->
  * ```ts
  * import { symmetricByolLoss } from 'tfjs-contrastive';
  *
- * const loss = symmetricByolLoss(p1, p2, targetZ1, targetZ2);
+ * // p1, p2: online predictions of views 1 and 2; z1, z2: the target network's projections of them
+ * const loss = symmetricByolLoss(p1, p2, z1, z2);
  * ```
  */
 export function symmetricByolLoss(
@@ -151,12 +157,23 @@ export function symmetricByolLoss(
  * @throws {@link ContrastiveError} when the inputs are not [N, D] float32 tensors of one shape.
  *
  * @example
+ * <!-- snippet setup="views" -->
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { simsiamLoss } from 'tfjs-contrastive';
+ * import { simsiamPredictor, simsiamProjector, smallConvNet } from 'tfjs-contrastive/layers';
  *
- * const z1 = projector.apply(backbone.apply(x1));
- * const z2 = projector.apply(backbone.apply(x2));
- * const loss = simsiamLoss(predictor.apply(z1), predictor.apply(z2), z1, z2);
+ * const backbone = smallConvNet({ inputShape: [32, 32, 3], widths: [16, 32] }); // [B, 32]
+ * const projector = simsiamProjector({ inputDim: 32, hiddenDim: 64, outputDim: 64 });
+ * const predictor = simsiamPredictor({ inputDim: 64, hiddenDim: 16, outputDim: 64 });
+ * // view1, view2: [B, 32, 32, 3]; in training mode, as every batch norm of a training step
+ * const training = { training: true };
+ * const project = (x: tf.Tensor4D) =>
+ *   projector.apply(backbone.apply(x, training), training) as tf.Tensor2D;
+ * const predict = (z: tf.Tensor2D) => predictor.apply(z, training) as tf.Tensor2D;
+ * const z1 = project(view1);
+ * const z2 = project(view2);
+ * const loss = simsiamLoss(predict(z1), predict(z2), z1, z2);
  * ```
  */
 export function simsiamLoss(

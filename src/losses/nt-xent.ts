@@ -46,15 +46,24 @@ export interface NtXentOptions {
  *   N < 2, or temperature <= 0.
  *
  * @example
+ * <!-- snippet setup="views" -->
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
- * import { ntXentLoss } from 'tfjs-contrastive';
+ * import { ntXentLoss, trainableVariables } from 'tfjs-contrastive';
+ * import { simclrV1Projector, smallConvNet } from 'tfjs-contrastive/layers';
  *
- * const loss = optimizer.minimize(() =>
- *   ntXentLoss(head.apply(encoder.apply(view1)), head.apply(encoder.apply(view2)), {
- *     temperature: 0.5,
- *   }) as tf.Scalar,
- * true);
+ * const encoder = smallConvNet({ inputShape: [32, 32, 3], widths: [16, 32] }); // [B, 32]
+ * const head = simclrV1Projector({ inputDim: 32 }); // [B, 128]
+ * const optimizer = tf.train.adam(1e-3);
+ * // view1, view2: [B, 32, 32, 3], two augmentations of the same B images. Training mode, so that
+ * // the batch norms of the encoder and the head use (and update) batch statistics.
+ * const embed = (x: tf.Tensor4D) =>
+ *   head.apply(encoder.apply(x, { training: true }), { training: true }) as tf.Tensor2D;
+ * const loss = optimizer.minimize(
+ *   () => ntXentLoss(embed(view1), embed(view2), { temperature: 0.5 }) as tf.Scalar,
+ *   true,
+ *   trainableVariables(encoder, head),
+ * );
  * ```
  */
 export function ntXentLoss(

@@ -73,8 +73,11 @@ export function sinkhornCodes(scores: tf.Tensor2D, o: Required<SinkhornOptions>)
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { sinkhorn } from 'tfjs-contrastive';
  *
+ * // scores: [B, K] cosine similarities of B features with K prototypes
+ * const scores = tf.randomUniform<tf.Rank.R2>([16, 300], -1, 1);
  * const codes = sinkhorn(scores, { epsilon: 0.05, iterations: 3 }); // [B, K]
  * ```
  */

@@ -43,11 +43,15 @@ export interface SupConOptions {
  * import * as tf from '@tensorflow/tfjs-core';
  * import { supConLoss } from 'tfjs-contrastive';
  *
- * // Supervised: class labels.
+ * // Supervised: projections [B, 128] and their class labels.
+ * const B = 8;
+ * const projections = tf.randomNormal<tf.Rank.R2>([B, 128]);
+ * const labels = [0, 1, 0, 2, 1, 2, 0, 1];
  * const loss = supConLoss(projections, labels, { temperature: 0.1 });
- * // Multi-crop NT-Xent: 4 views of B images, instance ids as labels.
- * const ids = [0, 1, 2, 3].flatMap(() => [...Array(B).keys()]);
- * const multi = supConLoss(tf.concat([p1, p2, p3, p4]), ids, { temperature: 0.5 });
+ * // Multi-crop NT-Xent: projections of 4 views of the same B images, instance ids as labels.
+ * const views = [1, 2, 3, 4].map((seed) => tf.randomNormal<tf.Rank.R2>([B, 128], 0, 1, 'float32', seed));
+ * const ids = views.flatMap(() => [...Array(B).keys()]);
+ * const multi = supConLoss(tf.concat(views), ids, { temperature: 0.5 });
  * ```
  */
 export function supConLoss(

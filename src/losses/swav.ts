@@ -45,8 +45,10 @@ export interface SwavOptions extends SinkhornOptions {
  * import { l2Normalize, swavLoss } from 'tfjs-contrastive';
  *
  * // features: 2 global + 6 local crops, each [B, 128]; prototypes: [3000, 128]
+ * const features = [1, 2, 3, 4, 5, 6, 7, 8].map((s) => tf.randomNormal<tf.Rank.R2>([16, 128], 0, 1, 'float32', s));
+ * const prototypes = tf.randomNormal<tf.Rank.R2>([3000, 128]);
  * const c = l2Normalize(prototypes);
- * const scores = features.map((f) => tf.matMul(l2Normalize(f), c, false, true));
+ * const scores = features.map((f) => tf.matMul<tf.Tensor2D>(l2Normalize(f), c, false, true));
  * const loss = swavLoss(scores, { temperature: 0.1, epsilon: 0.05 });
  * ```
  */

@@ -24,14 +24,18 @@ export interface ViewsLossOptions {
  * @example
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { ntXentLoss, viewsLoss } from 'tfjs-contrastive';
  *
- * // model: [B, 2, 28, 28, 1] -> [B, 2, 64]
+ * // n samples, two views of each stacked as [n, 2, 32]; the model maps each view to 16 features
+ * const n = 64;
+ * const twoViews = tf.randomNormal<tf.Rank.R3>([n, 2, 32]);
+ * const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [2, 32], units: 16 })] });
  * model.compile({
  *   optimizer: tf.train.adam(1e-3),
- *   loss: viewsLoss((v) => ntXentLoss(v[0], v[1], { temperature: 0.5 }), { views: 2 }),
+ *   loss: viewsLoss(([v1, v2]) => ntXentLoss(v1!, v2!, { temperature: 0.5 }), { views: 2 }),
  * });
- * await model.fit(twoViews, tf.zeros([n, 2, 64]), { batchSize: 256, epochs: 1 });
+ * await model.fit(twoViews, tf.zeros([n, 2, 16]), { batchSize: 32, epochs: 1, verbose: 0 });
  * ```
  */
 export function viewsLoss(

@@ -55,19 +55,35 @@ export const BYOL_DEFAULTS: MethodDefaults = {
  * @throws {@link index!ContrastiveError} on bad options.
  *
  * @example
+ * <!-- snippet setup="fashion" -->
  * ```ts
  * import { byol } from 'tfjs-contrastive/methods';
  * import { smallConvNet } from 'tfjs-contrastive/layers';
  *
  * const method = byol({ encoder: smallConvNet({ inputShape: [28, 28, 1], seed: 1 }) });
- * await method.fit(images, { epochs: 20 });
+ * await method.fit(images, { epochs: 2 }); // images: [N, 28, 28, 1] in [0, 1]
  * ```
  */
 export function byol(options: ByolOptions): BYOL {
   return new BYOL(options);
 }
 
-/** The BYOL preset; build it with {@link byol}. */
+/**
+ * The BYOL preset; build it with {@link byol}.
+ *
+ * @example
+ * <!-- snippet setup="fashion" -->
+ * ```ts
+ * import { BYOL, byol } from 'tfjs-contrastive/methods';
+ * import { smallConvNet } from 'tfjs-contrastive/layers';
+ *
+ * const method: BYOL = byol({ encoder: smallConvNet({ inputShape: [28, 28, 1], seed: 1 }) });
+ * const { metrics } = await method.trainStep({ images }); // images: [B, 28, 28, 1] in [0, 1]
+ * console.log(metrics.momentum); // the target network's EMA momentum at this step
+ * const target = method.targetEncoder; // the EMA copy of the encoder
+ * method.dispose();
+ * ```
+ */
 export class BYOL extends SslMethod {
   /** The method's name. */
   readonly name: string = 'byol';

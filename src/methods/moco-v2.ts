@@ -28,6 +28,7 @@ const V2: MocoVariant = {
  * @throws {@link index!ContrastiveError} on bad options.
  *
  * @example
+ * <!-- snippet setup="images" -->
  * ```ts
  * import { mocoV2 } from 'tfjs-contrastive/methods';
  * import { smallConvNet } from 'tfjs-contrastive/layers';

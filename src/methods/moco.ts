@@ -105,19 +105,35 @@ const V1: MocoVariant = {
  * @throws {@link index!ContrastiveError} on bad options.
  *
  * @example
+ * <!-- snippet setup="fashion" -->
  * ```ts
  * import { moco } from 'tfjs-contrastive/methods';
  * import { smallConvNet } from 'tfjs-contrastive/layers';
  *
  * const method = moco({ encoder: smallConvNet({ inputShape: [28, 28, 1], seed: 1 }), datasetSize: 60000 });
- * await method.fit(images, { seconds: 300 });
+ * await method.fit(images, { epochs: 1 }); // or { seconds: 300 }: a time budget
  * ```
  */
 export function moco(options: MocoOptions): MoCo {
   return new MoCo(options, V1);
 }
 
-/** A MoCo preset (v1 or v2); build it with {@link moco} or {@link mocoV2}. */
+/**
+ * A MoCo preset (v1 or v2); build it with {@link moco} or {@link mocoV2}.
+ *
+ * @example
+ * <!-- snippet setup="images" -->
+ * ```ts
+ * import { MoCo, mocoV2 } from 'tfjs-contrastive/methods';
+ * import { smallConvNet } from 'tfjs-contrastive/layers';
+ *
+ * const encoder = smallConvNet({ inputShape: [32, 32, 3], widths: [8, 16], seed: 1 });
+ * const method: MoCo = mocoV2({ encoder, queueSize: 1024 });
+ * await method.trainStep({ images }); // images: [B, 32, 32, 3] in [0, 1]
+ * console.log(method.queue.count); // B real keys in the queue so far
+ * method.dispose();
+ * ```
+ */
 export class MoCo extends SslMethod {
   /** The method's name. */
   readonly name: string;

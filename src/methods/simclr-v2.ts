@@ -43,19 +43,35 @@ export interface SimclrV2Options extends SimclrOptions {
  * @throws {@link index!ContrastiveError} on bad options.
  *
  * @example
+ * <!-- snippet setup="images" -->
  * ```ts
  * import { simclrV2 } from 'tfjs-contrastive/methods';
  * import { smallResNet } from 'tfjs-contrastive/layers';
  *
  * const method = simclrV2({ encoder: smallResNet({ inputShape: [32, 32, 3], seed: 1 }), momentum: 0.99 });
- * await method.fit(images, { epochs: 10 });
+ * await method.fit(images, { epochs: 2 }); // images: [N, 32, 32, 3] in [0, 1]
  * ```
  */
 export function simclrV2(options: SimclrV2Options): SimCLRv2 {
   return new SimCLRv2(options);
 }
 
-/** The SimCLR v2 preset; build it with {@link simclrV2}. */
+/**
+ * The SimCLR v2 preset; build it with {@link simclrV2}.
+ *
+ * @example
+ * <!-- snippet setup="images" -->
+ * ```ts
+ * import { SimCLRv2, simclrV2 } from 'tfjs-contrastive/methods';
+ * import { smallConvNet } from 'tfjs-contrastive/layers';
+ *
+ * const encoder = smallConvNet({ inputShape: [32, 32, 3], widths: [8, 16], seed: 1 });
+ * const method: SimCLRv2 = simclrV2({ encoder, momentum: 0.99 }); // with a memory network and queue
+ * const views = method.makeViews(images, 0); // the two views a step trains on, to look at
+ * await method.trainStep({ images }); // images: [B, 32, 32, 3] in [0, 1]
+ * method.dispose();
+ * ```
+ */
 export class SimCLRv2 extends SimCLR {
   override readonly name: string = 'simclrV2';
   /** The memory network's momentum, when it is on. */

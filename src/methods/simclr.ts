@@ -69,6 +69,7 @@ export function defaultRecipe(
  * @throws {@link index!ContrastiveError} on bad options.
  *
  * @example
+ * <!-- snippet setup="fashion" -->
  * ```ts
  * import { simclr } from 'tfjs-contrastive/methods';
  * import { smallConvNet } from 'tfjs-contrastive/layers';
@@ -82,7 +83,22 @@ export function simclr(options: SimclrOptions): SimCLR {
   return new SimCLR(options);
 }
 
-/** The SimCLR v1 preset; build it with {@link simclr}. */
+/**
+ * The SimCLR v1 preset; build it with {@link simclr}.
+ *
+ * @example
+ * <!-- snippet setup="fashion" -->
+ * ```ts
+ * import { SimCLR, simclr } from 'tfjs-contrastive/methods';
+ * import { smallConvNet } from 'tfjs-contrastive/layers';
+ *
+ * const method: SimCLR = simclr({ encoder: smallConvNet({ inputShape: [28, 28, 1], seed: 1 }) });
+ * // one step by hand: images [B, 28, 28, 1] in [0, 1]
+ * const { loss, step, metrics } = await method.trainStep({ images });
+ * console.log(step, loss, metrics.learningRate, method.temperature); // 1, ..., ..., 0.1
+ * method.dispose(); // the encoder stays yours
+ * ```
+ */
 export class SimCLR extends SslMethod {
   /** The method's name. */
   readonly name: string = 'simclr';

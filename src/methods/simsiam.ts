@@ -48,6 +48,7 @@ export const SIMSIAM_DEFAULTS: MethodDefaults = {
  * @throws {@link index!ContrastiveError} on bad options.
  *
  * @example
+ * <!-- snippet setup="fashion" -->
  * ```ts
  * import { simsiam } from 'tfjs-contrastive/methods';
  * import { smallConvNet } from 'tfjs-contrastive/layers';
@@ -60,7 +61,22 @@ export function simsiam(options: SimsiamOptions): SimSiam {
   return new SimSiam(options);
 }
 
-/** The SimSiam preset; build it with {@link simsiam}. */
+/**
+ * The SimSiam preset; build it with {@link simsiam}.
+ *
+ * @example
+ * <!-- snippet setup="fashion" -->
+ * ```ts
+ * import { SimSiam, simsiam } from 'tfjs-contrastive/methods';
+ * import { smallConvNet } from 'tfjs-contrastive/layers';
+ *
+ * const method: SimSiam = simsiam({ encoder: smallConvNet({ inputShape: [28, 28, 1], seed: 1 }) });
+ * const { metrics } = await method.trainStep({ images }); // images: [B, 28, 28, 1] in [0, 1]
+ * // the collapse monitor: near 0 is collapse, about 1 / sqrt(D) healthy
+ * console.log(metrics.embeddingStd);
+ * method.dispose();
+ * ```
+ */
 export class SimSiam extends SslMethod {
   /** The method's name. */
   readonly name: string = 'simsiam';

@@ -92,6 +92,7 @@ function checkWeightDecay(caller: string, argument: string, value: unknown): num
  * {@link registerAdamWOptimizer} once before loading a model saved with it).
  *
  * @example
+ * <!-- snippet setup="objective" -->
  * ```ts
  * import { adamw, cosineSchedule, warmupCosineLearningRate } from 'tfjs-contrastive';
  *
@@ -195,6 +196,7 @@ export class AdamWOptimizer extends tf.Optimizer {
    * @throws {@link ContrastiveError} when it is not positive.
    *
    * @example
+   * <!-- snippet setup="adamw step" -->
    * ```ts
    * optimizer.setLearningRate(lr(step));
    * ```
@@ -214,7 +216,9 @@ export class AdamWOptimizer extends tf.Optimizer {
    * @throws {@link ContrastiveError} when it is negative or not finite.
    *
    * @example
+   * <!-- snippet setup="adamw step" -->
    * ```ts
+   * import { cosineSchedule } from 'tfjs-contrastive';
    * optimizer.setWeightDecay(cosineSchedule(step, totalSteps, 0.04, 0.4));
    * ```
    */
@@ -234,6 +238,8 @@ export class AdamWOptimizer extends tf.Optimizer {
    *
    * @example
    * ```ts
+   * import * as tf from '@tensorflow/tfjs-core';
+   * import { adamw } from 'tfjs-contrastive';
    * adamw({ learningRate: 1e-3, excludeVectors: true }).isExcluded(tf.variable(tf.zeros([8]))); // true
    * ```
    */
@@ -253,7 +259,10 @@ export class AdamWOptimizer extends tf.Optimizer {
    *   restored slot's shape does.
    *
    * @example
+   * <!-- snippet setup="adamw" -->
    * ```ts
+   * import * as tf from '@tensorflow/tfjs-core';
+   * // f: () => tf.Scalar, a loss of trainable variables
    * tf.tidy(() => optimizer.applyGradients(tf.variableGrads(f).grads));
    * ```
    */
@@ -325,6 +334,7 @@ export class AdamWOptimizer extends tf.Optimizer {
    * @returns the named tensors.
    *
    * @example
+   * <!-- snippet setup="adamw" -->
    * ```ts
    * const state = await optimizer.getWeights();
    * ```
@@ -361,8 +371,12 @@ export class AdamWOptimizer extends tf.Optimizer {
    *   moments of different shapes or a non-float32 dtype, or a step that is not an integer >= 0.
    *
    * @example
+   * <!-- snippet setup="adamw" -->
    * ```ts
-   * await optimizer.setWeights(state);
+   * import { adamw } from 'tfjs-contrastive';
+   * const state = await optimizer.getWeights(); // e.g. saved with a checkpoint
+   * const resumed = adamw({ learningRate: 1e-3, weightDecay: 0.05 }); // in the resumed run
+   * await resumed.setWeights(state);
    * ```
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
@@ -453,6 +467,7 @@ export class AdamWOptimizer extends tf.Optimizer {
    * Frees the moment slots and step tensors.
    *
    * @example
+   * <!-- snippet setup="adamw" -->
    * ```ts
    * optimizer.dispose();
    * ```
@@ -468,6 +483,7 @@ export class AdamWOptimizer extends tf.Optimizer {
    *   flags (`null` for none) and `excludeVectors`.
    *
    * @example
+   * <!-- snippet setup="adamw" -->
    * ```ts
    * const config = optimizer.getConfig();
    * ```
@@ -494,7 +510,9 @@ export class AdamWOptimizer extends tf.Optimizer {
    * @throws {@link ContrastiveError} on a value out of range, as the constructor.
    *
    * @example
+   * <!-- snippet setup="adamw" -->
    * ```ts
+   * import { AdamWOptimizer } from 'tfjs-contrastive';
    * const copy = AdamWOptimizer.fromConfig(AdamWOptimizer, optimizer.getConfig());
    * ```
    */
@@ -524,6 +542,7 @@ export class AdamWOptimizer extends tf.Optimizer {
  * @throws {@link ContrastiveError} on an option out of range.
  *
  * @example
+ * <!-- snippet setup="objective" -->
  * ```ts
  * import { adamw } from 'tfjs-contrastive';
  *
@@ -567,11 +586,27 @@ export function registerAdamWOptimizer(): void {
  *
  * @example
  * ```ts
- * import { renameOptimizerWeights } from 'tfjs-contrastive';
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { adamw, renameOptimizerWeights, trainableVariables } from 'tfjs-contrastive';
  *
- * // Pair old and new variables by position (the same architecture built twice).
- * const names = Object.fromEntries(oldModel.trainableWeights.map((w, i) =>
- *   [w.read().name, newModel.trainableWeights[i]!.read().name]));
+ * // The same architecture built twice (a run resumed in a new model): other variable names.
+ * const build = () => tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [4], units: 2 })] });
+ * const oldModel = build();
+ * const newModel = build();
+ * const x = tf.randomNormal([8, 4]);
+ * const oldOptimizer = adamw({ learningRate: 1e-3 });
+ * oldOptimizer.minimize(
+ *   () => tf.mean(tf.square(oldModel.apply(x) as tf.Tensor)) as tf.Scalar,
+ *   false,
+ *   trainableVariables(oldModel),
+ * );
+ * // Pair old and new variables by position.
+ * const newVariables = trainableVariables(newModel);
+ * const names = Object.fromEntries(
+ *   trainableVariables(oldModel).map((v, i) => [v.name, newVariables[i]!.name]),
+ * );
+ * const newOptimizer = adamw({ learningRate: 1e-3 });
  * await newOptimizer.setWeights(renameOptimizerWeights(await oldOptimizer.getWeights(), names));
  * ```
  */

@@ -28,12 +28,14 @@ let restoring: tf.Tensor1D | undefined;
  * The center owns one tensor ({@link Center.value}); call {@link Center.dispose} when done.
  *
  * @example
+ * <!-- snippet setup="dino-outputs" -->
  * ```ts
  * import { Center, dinoLoss } from 'tfjs-contrastive';
  *
- * const center = new Center(4096);
- * const loss = dinoLoss(student, teacher, center.value);
- * center.update(teacher);
+ * // studentOut, teacherOut: lists of [B, K] head outputs per crop (K = 256 here)
+ * const center = new Center(256);
+ * const loss = dinoLoss(studentOut, teacherOut, center.value);
+ * center.update(teacherOut); // after the loss
  * const saved = center.getState(); // { config: { momentum, dim }, tensors: { value } }
  * ```
  */
@@ -73,8 +75,10 @@ export class Center {
    * @throws {@link ContrastiveError} when an output is not [*, K] float32.
    *
    * @example
+   * <!-- snippet setup="dino" -->
    * ```ts
-   * center.update([teacherOut1, teacherOut2]);
+   * // teacherOut: the teacher's [B, K] outputs of the two global crops
+   * center.update([teacherOut[0], teacherOut[1]]);
    * ```
    */
   update(teacherOutputs: tf.Tensor2D | readonly tf.Tensor2D[]): void {
@@ -110,7 +114,10 @@ export class Center {
    * @returns the center's {@link ComponentState}.
    *
    * @example
+   * <!-- snippet setup="dino" -->
    * ```ts
+   * import * as tf from '@tensorflow/tfjs-core';
+   * import { Center } from 'tfjs-contrastive';
    * const state = center.getState();
    * const copy = Center.fromState(state);
    * tf.dispose(Object.values(state.tensors));
@@ -136,7 +143,9 @@ export class Center {
    *
    * @example
    * ```ts
-   * const center = Center.fromState(saved); // saved = otherCenter.getState()
+   * import { Center } from 'tfjs-contrastive';
+   * const saved = new Center(256).getState(); // e.g. decoded from a checkpoint
+   * const center = Center.fromState(saved);
    * ```
    */
   static fromState(state: ComponentState): Center {
@@ -163,6 +172,7 @@ export class Center {
    * Frees the center's tensor.
    *
    * @example
+   * <!-- snippet setup="dino" -->
    * ```ts
    * center.dispose();
    * ```

@@ -46,6 +46,7 @@ export type GradientCollection = tf.NamedTensorMap | readonly tf.Tensor[] | read
  *   positive, or `normType` is neither a positive number nor `'inf'`.
  *
  * @example
+ * <!-- snippet setup="objective" -->
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import { adamw, clipGradNorm } from 'tfjs-contrastive';

@@ -42,6 +42,7 @@ const DEFAULT_EXCLUDE = '(bias|beta|gamma|batch_?norm|(^|[/_])bn)';
  * loading a model saved with it).
  *
  * @example
+ * <!-- snippet setup="objective step" -->
  * ```ts
  * import { lars, warmupCosineLearningRate } from 'tfjs-contrastive';
  *
@@ -107,6 +108,7 @@ export class LARSOptimizer extends tf.Optimizer {
    * @throws {@link ContrastiveError} when it is not positive.
    *
    * @example
+   * <!-- snippet setup="lars step" -->
    * ```ts
    * optimizer.setLearningRate(lr(step));
    * ```
@@ -122,8 +124,11 @@ export class LARSOptimizer extends tf.Optimizer {
    * @param variableGradients - gradients by variable name.
    *
    * @example
+   * <!-- snippet setup="lars" -->
    * ```ts
-   * optimizer.applyGradients(tf.variableGrads(f).grads);
+   * import * as tf from '@tensorflow/tfjs-core';
+   * // f: () => tf.Scalar, a loss of trainable variables
+   * tf.tidy(() => optimizer.applyGradients(tf.variableGrads(f).grads));
    * ```
    */
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
@@ -168,6 +173,7 @@ export class LARSOptimizer extends tf.Optimizer {
    * @returns named tensors (`<variable>/momentum`).
    *
    * @example
+   * <!-- snippet setup="lars" -->
    * ```ts
    * const state = await optimizer.getWeights();
    * ```
@@ -186,8 +192,12 @@ export class LARSOptimizer extends tf.Optimizer {
    * @param weightValues - the saved named tensors.
    *
    * @example
+   * <!-- snippet setup="lars" -->
    * ```ts
-   * await optimizer.setWeights(state);
+   * import { lars } from 'tfjs-contrastive';
+   * const state = await optimizer.getWeights(); // e.g. saved with a checkpoint
+   * const resumed = lars({ learningRate: 0.3 }); // in the resumed run
+   * await resumed.setWeights(state);
    * ```
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
@@ -203,6 +213,7 @@ export class LARSOptimizer extends tf.Optimizer {
    * Frees the momentum slots.
    *
    * @example
+   * <!-- snippet setup="lars" -->
    * ```ts
    * optimizer.dispose();
    * ```
@@ -218,6 +229,7 @@ export class LARSOptimizer extends tf.Optimizer {
    * @returns learning rate, momentum, weight decay, eta and the exclusion pattern.
    *
    * @example
+   * <!-- snippet setup="lars" -->
    * ```ts
    * const config = optimizer.getConfig();
    * ```
@@ -240,7 +252,9 @@ export class LARSOptimizer extends tf.Optimizer {
    * @returns a new LARSOptimizer.
    *
    * @example
+   * <!-- snippet setup="lars" -->
    * ```ts
+   * import { LARSOptimizer } from 'tfjs-contrastive';
    * const copy = LARSOptimizer.fromConfig(LARSOptimizer, optimizer.getConfig());
    * ```
    */
@@ -262,9 +276,12 @@ export class LARSOptimizer extends tf.Optimizer {
  *
  * @example
  * ```ts
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { lars } from 'tfjs-contrastive';
  *
- * model.compile({ optimizer: lars({ learningRate: 0.3 * batchSize / 256 }), loss });
+ * const batchSize = 256;
+ * const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [32], units: 10 })] });
+ * model.compile({ optimizer: lars({ learningRate: (0.3 * batchSize) / 256 }), loss: 'meanSquaredError' });
  * ```
  */
 export function lars(options: LarsOptions): LARSOptimizer {

@@ -46,9 +46,12 @@ export function cosineSchedule(
  * @throws {@link ContrastiveError} when the step is negative, K is not positive or base is not in [0, 1].
  *
  * @example
+ * <!-- snippet setup="online step" -->
  * ```ts
- * import { cosineMomentum, emaUpdate } from 'tfjs-contrastive';
+ * import { cloneAsMomentumEncoder, cosineMomentum, emaUpdate } from 'tfjs-contrastive';
  *
+ * // online: the trained network; target: its momentum copy, updated after each step
+ * const target = cloneAsMomentumEncoder(online);
  * emaUpdate(target, online, cosineMomentum(step, totalSteps, 0.996));
  * ```
  */
@@ -110,10 +113,14 @@ export interface WarmupCosineOptions {
  *   non-positive total.
  *
  * @example
+ * <!-- snippet setup="step" -->
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { warmupCosineLearningRate } from 'tfjs-contrastive';
  *
  * const lr = warmupCosineLearningRate({ baseLearningRate: 0.3, warmupSteps: 500, totalSteps: 5000 });
+ * const sgd = tf.train.sgd(lr(0));
+ * // each step:
  * sgd.setLearningRate(lr(step));
  * ```
  */

@@ -42,9 +42,11 @@ let restoring: Restored | undefined;
  * With duplicate indices in one update, which row wins is unspecified.
  *
  * @example
+ * <!-- snippet setup="batch-features" -->
  * ```ts
  * import { MemoryBank, nceLoss } from 'tfjs-contrastive';
  *
+ * // features: [B, 128] encoder outputs of the batch; indices: the images' rows in the bank
  * const bank = new MemoryBank(60000, 128, { momentum: 0.5, seed: 1 });
  * const noise = bank.sampleNoise(4096);          // K uniform indices, P_n = 1/N
  * const { loss, z } = nceLoss(features, indices, bank.value, noise);
@@ -100,6 +102,7 @@ export class MemoryBank {
    * @throws {@link ContrastiveError} on an index out of range (arrays are checked) or a wrong type.
    *
    * @example
+   * <!-- snippet setup="bank" -->
    * ```ts
    * const positives = bank.read(indices);
    * ```
@@ -119,6 +122,7 @@ export class MemoryBank {
    * @throws {@link ContrastiveError} on shapes that do not match or indices out of range.
    *
    * @example
+   * <!-- snippet setup="bank" -->
    * ```ts
    * bank.update(indices, features);
    * ```
@@ -160,6 +164,7 @@ export class MemoryBank {
    * @throws {@link ContrastiveError} when a count is not a positive integer.
    *
    * @example
+   * <!-- snippet setup="bank" -->
    * ```ts
    * const shared = bank.sampleNoise(4096);
    * const perSample = bank.sampleNoise(4096, 64);
@@ -183,7 +188,10 @@ export class MemoryBank {
    * @returns the bank's {@link ComponentState}.
    *
    * @example
+   * <!-- snippet setup="bank" -->
    * ```ts
+   * import * as tf from '@tensorflow/tfjs-core';
+   * import { MemoryBank } from 'tfjs-contrastive';
    * const state = bank.getState();
    * const copy = MemoryBank.fromState(state);
    * tf.dispose(Object.values(state.tensors));
@@ -215,7 +223,9 @@ export class MemoryBank {
    *
    * @example
    * ```ts
-   * const bank = MemoryBank.fromState(saved); // saved = otherBank.getState()
+   * import { MemoryBank } from 'tfjs-contrastive';
+   * const saved = new MemoryBank(1000, 128, { seed: 1 }).getState(); // e.g. decoded from a checkpoint
+   * const bank = MemoryBank.fromState(saved);
    * ```
    */
   static fromState(state: ComponentState): MemoryBank {
@@ -254,6 +264,7 @@ export class MemoryBank {
    * Frees the bank's tensor.
    *
    * @example
+   * <!-- snippet setup="bank" -->
    * ```ts
    * bank.dispose();
    * ```

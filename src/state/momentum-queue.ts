@@ -98,9 +98,11 @@ export function checkComponentState(
  * row blocks), `readConcatenated()` (one [K, D] copy, oldest first).
  *
  * @example
+ * <!-- snippet setup="embeddings" -->
  * ```ts
  * import { MomentumQueue, infoNce, stopGradient } from 'tfjs-contrastive';
  *
+ * // q, k: [N, 128] queries, and keys from the momentum encoder
  * const queue = new MomentumQueue(65536, 128, { datasetSize: 50000 }); // warns: K > N
  * const loss = infoNce(q, stopGradient(k), { negatives: queue.negatives(), temperature: 0.2 });
  * queue.enqueue(k); // after the loss
@@ -180,7 +182,9 @@ export class MomentumQueue {
    * @returns the row blocks, e.g. for `infoNce(q, k, { negatives })`.
    *
    * @example
+   * <!-- snippet setup="queue" -->
    * ```ts
+   * import { infoNce } from 'tfjs-contrastive';
    * const loss = infoNce(q, k, { negatives: queue.read() });
    * ```
    */
@@ -197,7 +201,9 @@ export class MomentumQueue {
    * @returns the keys in both layouts.
    *
    * @example
+   * <!-- snippet setup="queue" -->
    * ```ts
+   * import { infoNce, stopGradient } from 'tfjs-contrastive';
    * const loss = infoNce(q, stopGradient(k), { negatives: queue.negatives(), temperature: 0.2 });
    * ```
    */
@@ -211,6 +217,7 @@ export class MomentumQueue {
    * @returns the keys, oldest first, L2-normalised.
    *
    * @example
+   * <!-- snippet setup="queue" -->
    * ```ts
    * const keys = queue.readConcatenated();
    * ```
@@ -238,6 +245,7 @@ export class MomentumQueue {
    * @throws {@link ContrastiveError} when `keys` is not [B, D] float32.
    *
    * @example
+   * <!-- snippet setup="queue" -->
    * ```ts
    * queue.enqueue(k);
    * ```
@@ -290,7 +298,10 @@ export class MomentumQueue {
    * @returns the queue's {@link ComponentState}.
    *
    * @example
+   * <!-- snippet setup="queue" -->
    * ```ts
+   * import * as tf from '@tensorflow/tfjs-core';
+   * import { MomentumQueue } from 'tfjs-contrastive';
    * const state = queue.getState();
    * const copy = MomentumQueue.fromState(state);
    * tf.dispose(Object.values(state.tensors));
@@ -320,7 +331,9 @@ export class MomentumQueue {
    *
    * @example
    * ```ts
-   * const queue = MomentumQueue.fromState(saved); // saved = otherQueue.getState()
+   * import { MomentumQueue } from 'tfjs-contrastive';
+   * const saved = new MomentumQueue(4096, 128).getState(); // e.g. decoded from a checkpoint
+   * const queue = MomentumQueue.fromState(saved);
    * ```
    */
   static fromState(state: ComponentState): MomentumQueue {
@@ -349,6 +362,7 @@ export class MomentumQueue {
    * Frees the queue's tensors.
    *
    * @example
+   * <!-- snippet setup="queue" -->
    * ```ts
    * queue.dispose();
    * ```

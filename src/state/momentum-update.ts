@@ -195,9 +195,11 @@ function checkPairs(target: readonly unknown[], online: readonly unknown[]): voi
  *   [0, 1].
  *
  * @example
+ * <!-- snippet setup="online step" -->
  * ```ts
  * import { cloneAsMomentumEncoder, cosineMomentum, emaUpdate } from 'tfjs-contrastive';
  *
+ * // online: the network being trained (a tfjs-layers model)
  * const target = cloneAsMomentumEncoder(online);
  * // after each optimiser step:
  * emaUpdate(target, online, cosineMomentum(step, totalSteps, 0.996));
@@ -261,10 +263,11 @@ export interface CloneableModel extends WeightedModel {
  *
  * @example
  * ```ts
- * import * as tfl from '@tensorflow/tfjs-layers';
  * import { cloneAsMomentumEncoder } from 'tfjs-contrastive';
+ * import { smallConvNet } from 'tfjs-contrastive/layers';
  *
- * const keyEncoder = cloneAsMomentumEncoder(queryEncoder); // MoCo
+ * const queryEncoder = smallConvNet({ inputShape: [32, 32, 3], seed: 1 });
+ * const keyEncoder = cloneAsMomentumEncoder(queryEncoder); // MoCo: same weights, frozen
  * ```
  */
 export function cloneAsMomentumEncoder<M extends CloneableModel>(model: M): M {

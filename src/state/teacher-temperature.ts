@@ -26,6 +26,7 @@ export interface TeacherTemperatureOptions {
  * ```ts
  * import { dinoTeacherTemperature } from 'tfjs-contrastive';
  *
+ * const epoch = 10; // the current epoch
  * const tauT = dinoTeacherTemperature(epoch, { start: 0.04, end: 0.07, warmupEpochs: 30 });
  * ```
  */
