@@ -61,7 +61,9 @@ describe('documentation snippets', () => {
     const module = modules.find((m) => m.snippet === snippet);
     if (module === undefined) throw new Error('the snippet was not written (see beforeAll)');
     const errors = diagnostics.get(module.path) ?? [];
-    expect(errors, `type errors in the snippet at ${where(snippet)}`).toEqual([]);
+    if (errors.length > 0) {
+      throw new Error(`type errors in the snippet at ${where(snippet)}:\n${errors.join('\n')}`);
+    }
     if (snippet.typecheckOnly !== undefined) return;
     const result = results.get(module.path);
     if (result === undefined) {
