@@ -303,7 +303,7 @@ async function prepareWasm(
   const threads = options.threads ?? Math.min(8, await logicalCores(env));
   if (threads > 1 && env === 'node') {
     const { enableNodeWasmThreads } = await import('./wasm-node-threads.js');
-    const result = await enableNodeWasmThreads({ threads });
+    const result = await enableNodeWasmThreads({ threads, wasm });
     if (!result.enabled) notes.push(`threads unavailable in Node: ${result.reason ?? 'unknown'}`);
   } else if (threads > 1 && (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) !== true) {
     notes.push(

@@ -4,7 +4,12 @@ import { openTestPage, type BrowserPage } from './server.js';
 
 async function select(p: BrowserPage, name: string, options: object = {}): Promise<BackendInfo> {
   return p.page.evaluate(
-    async ([n, o]) => window.lib.selectBackend(n as 'auto', { wasmPaths: '/wasm/', ...o }),
+    async ([n, o]) =>
+      window.lib.selectBackend(n as 'auto', {
+        wasmModule: window.wasm,
+        wasmPaths: '/wasm/',
+        ...o,
+      }),
     [name, options] as const,
   );
 }

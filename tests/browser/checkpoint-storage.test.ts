@@ -86,7 +86,7 @@ describe('writeCheckpointBytes / readCheckpointBytes in headless Chromium (Index
     for (const backend of ['cpu', 'wasm']) {
       const result = await p.page.evaluate(async (name) => {
         const { tf, lib } = window;
-        await lib.selectBackend(name as 'cpu', { wasmPaths: '/wasm/' });
+        await lib.selectBackend(name as 'cpu', { wasmModule: window.wasm, wasmPaths: '/wasm/' });
         const before = tf.memory().numTensors;
         const keys = tf.randomNormal([32, 16], 0, 1, 'float32', 9);
         const pointer = tf.scalar(17, 'int32');

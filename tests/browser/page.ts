@@ -1,9 +1,14 @@
 /**
  * The page the browser tests load: the library and tfjs-core, bundled by esbuild from source, on
- * `window.lib` and `window.tf`. The backends stay dynamic imports (separate chunks), loaded by
- * selectBackend as in an application.
+ * `window.lib` and `window.tf`. Like a bundled application, the page imports the backends itself
+ * (selectBackend cannot load them on demand in a bundle) and hands wasm's module over
+ * (`window.wasm`, for `wasmModule`).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as wasm from '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-backend-webgl';
+import '@tensorflow/tfjs-backend-webgpu';
 import * as tfl from '@tensorflow/tfjs-layers'; // also registers the gradients
 import * as lib from '../../src/index.js';
 import * as layers from '../../src/layers/index.js';
@@ -14,6 +19,7 @@ import { runNegativeFreeCase } from '../support/negative-free-cases.js';
 declare global {
   interface Window {
     tf: typeof tf;
+    wasm: typeof wasm;
     lib: typeof lib;
     layers: typeof layers;
     tfl: typeof tfl;
@@ -25,6 +31,7 @@ declare global {
 
 tf.enableProdMode();
 window.tf = tf;
+window.wasm = wasm;
 window.lib = lib;
 window.layers = layers;
 window.tfl = tfl;

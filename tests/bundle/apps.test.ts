@@ -275,11 +275,7 @@ describe('a bundled app that imports one backend itself', () => {
     it(`${bundler}: the library's files import no backend package`, () => {
       for (const app of ['webgl', 'wasm'] as const) {
         const asked = requests[`${bundler}-${app}`];
-        // Known exception, Node-only code never run in a page: src/core/wasm-node-threads.ts
-        // still imports the wasm package by name. Once it takes the module from selectBackend,
-        // this list must be empty too.
-        expect(asked.filter((r) => !r.from.startsWith('wasm-node-threads.'))).toEqual([]);
-        expect(asked.map((r) => r.specifier)).toEqual(['@tensorflow/tfjs-backend-wasm']);
+        expect(asked).toEqual([]);
       }
     });
 
