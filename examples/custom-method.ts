@@ -41,8 +41,8 @@ tf.enableProdMode();
 const info = await selectBackend(backend);
 console.log(`backend ${info.name} (SIMD ${info.simd}, ${info.threads} threads)`);
 
-const N = tiny ? 256 : 2560; // training images: each visited once per epoch
-const EPOCHS = tiny ? 2 : 3;
+const N = tiny ? 128 : 2560; // training images: each visited once per epoch
+const EPOCHS = tiny ? 4 : 3;
 const BATCH = tiny ? 32 : 128;
 const NEGATIVES = tiny ? 128 : 1024; // bank entries drawn as negatives each step
 const TEMPERATURE = 0.2; // MoCo v2's

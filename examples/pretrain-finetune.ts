@@ -32,7 +32,7 @@ const PRETRAIN_STEPS = tiny ? 4 : 60;
 const PRETRAIN_BATCH = tiny ? 32 : 128;
 const LABELLED = tiny ? 200 : 600;
 const FINETUNE_EPOCHS = tiny ? 3 : 8;
-const PROBE_EPOCHS = tiny ? 50 : 200;
+const PROBE_EPOCHS = tiny ? 20 : 200;
 const WIDTHS = tiny ? [8, 16, 32] : [32, 64, 128];
 // The loader returns class-balanced prefixes: the first 600 training images are 60 per class.
 const data = fashionMnist({ train: tiny ? 512 : 30_000, test: tiny ? 200 : 2000 });
@@ -98,7 +98,11 @@ async function linearProbe(backbone: tfl.LayersModel): Promise<number> {
   });
   const optimizer = tf.train.adam(1e-2);
   probe.compile({ optimizer, loss: 'categoricalCrossentropy' });
-  await probe.fit(features, labelledTargets, { epochs: PROBE_EPOCHS, batchSize: LABELLED });
+  await probe.fit(features, labelledTargets, {
+    epochs: PROBE_EPOCHS,
+    batchSize: LABELLED,
+    shuffle: false,
+  });
   const accuracy = await testAccuracy(
     (images) => probe.predict(backbone.predict(images, { batchSize: 256 })) as tf.Tensor,
   );
@@ -127,7 +131,9 @@ async function fineTune(backbone: tfl.LayersModel): Promise<number> {
   await classifier.fit(labelledImages, labelledTargets, {
     epochs: FINETUNE_EPOCHS,
     batchSize: 50,
-    shuffle: true,
+    // The labelled images come interleaved by class, so every batch of 50 holds 5 of each class.
+    // fit's `shuffle` draws from Math.random, which takes no seed: off, so the run repeats.
+    shuffle: false,
   });
   reestimateBatchNorm(classifier, labelledImages); // as in linearProbe
   const accuracy = await testAccuracy(
