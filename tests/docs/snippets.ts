@@ -201,7 +201,8 @@ export function originOf(module: GeneratedModule, line: number): string {
   return `${module.snippet.file}:${module.snippet.line + o.line - 1}`;
 }
 
-const RELATIVE_IMPORT = /^import\s.*from\s+'\.\/([\w-]+)\.js';\s*$/;
+// `import { x } from './other.js';` or `import './other.js';`
+const RELATIVE_IMPORT = /^import\s(?:.*from\s+)?'\.\/([\w-]+)\.js';\s*$/;
 
 /** Setup names with the setups they import (`from './other.js'`) first, each once. */
 function withDependencies(names: readonly string[]): string[] {
