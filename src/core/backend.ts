@@ -43,8 +43,11 @@ export interface SelectBackendOptions {
    * tfjs's default (a note says so). Default: none.
    */
   readonly wasmModule?: {
+    /** Where the backend fetches its `.wasm` files (a URL prefix). */
     setWasmPaths(prefix: string): void;
+    /** The thread count the backend starts its pool with. */
     setThreadsCount(numThreads: number): void;
+    /** The thread count of the running backend. */
     getThreadsCount(): number;
   };
   /**
