@@ -29,6 +29,12 @@ export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (Array.isArray(value)) return `an array of length ${(value as unknown[]).length}`;
+  if (typeof value === 'object') {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name !== '' && name !== 'Object'
+      ? `a ${name} object`
+      : 'an object';
+  }
   return `a ${typeof value}`;
 }
 

@@ -118,17 +118,6 @@ export function checkPair(
 }
 
 /**
- * @internal A value that is neither a tensor nor an array, described by its class where it has
- * one: 'a MomentumQueue (an object)' says more than 'a object'.
- */
-export function describeObject(x: unknown): string {
-  const name = (x as { constructor?: { name?: unknown } } | null)?.constructor?.name;
-  return typeof name === 'string' && name !== '' && name !== 'Object'
-    ? `a ${name} (an object)`
-    : 'an object';
-}
-
-/**
  * @internal What to pass instead of a store of keys that the caller does not take as such; the
  * hint of the error about it.
  */
@@ -167,7 +156,7 @@ export function negativeChunks(
           expected: acceptsKeys
             ? `a [K, ${d}] tensor, a list of [k_i, ${d}] tensors, NegativeKeys { rows, columns, normalized } or a NegativeKeysSource (an object with negatives())`
             : `a [K, ${d}] tensor or a list of [k_i, ${d}] tensors`,
-          received: describeObject(negatives),
+          received: describeValue(negatives),
         },
         storeHint(negatives, acceptsKeys),
       );

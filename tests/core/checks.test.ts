@@ -36,7 +36,8 @@ describeBackends('argument checks', () => {
     expect(describeValue(null)).toBe('null');
     expect(describeValue('a')).toBe('a string "a"');
     expect(describeValue([1, 2])).toBe('an array of length 2');
-    expect(describeValue({})).toBe('a object');
+    expect(describeValue({})).toBe('an object');
+    expect(describeValue(new Map())).toBe('a Map object');
   });
 
   it('checkTensor names the argument, the expectation and what came', () => {

@@ -326,7 +326,7 @@ describeBackends('reestimateBatchNorm: roll-back and errors', () => {
       expect(() => reestimateBatchNorm(bad as never, x)).toThrow(ContrastiveError);
     }
     expect(() => reestimateBatchNorm({} as never, x)).toThrow(
-      "reestimateBatchNorm: argument 'model' must be a tfjs-layers model (LayersModel or Sequential, with apply and layers), but received a object.",
+      "reestimateBatchNorm: argument 'model' must be a tfjs-layers model (LayersModel or Sequential, with apply and layers), but received an object.",
     );
     // A duck-typed model whose batch norm has never been applied (so has no weights yet).
     const unbuiltBn = tfl.layers.batchNormalization({});

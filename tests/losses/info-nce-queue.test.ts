@@ -92,7 +92,7 @@ describeBackends('infoNce with a queue as negatives', ({ tol }) => {
     const q = randn([3, 4], 10);
     const bank = new MemoryBank(16, 4, { seed: 1 });
     expect(() => infoNce(q, q, { negatives: bank as unknown as tf.Tensor2D })).toThrow(
-      "infoNce: argument 'options.negatives' must be a [K, 4] tensor, a list of [k_i, 4] tensors, NegativeKeys { rows, columns, normalized } or a NegativeKeysSource (an object with negatives()), but received a MemoryBank (an object). Pass the bank entries: bank.read(bank.sampleNoise(K)) for K noise samples, or bank.value.",
+      "infoNce: argument 'options.negatives' must be a [K, 4] tensor, a list of [k_i, 4] tensors, NegativeKeys { rows, columns, normalized } or a NegativeKeysSource (an object with negatives()), but received a MemoryBank object. Pass the bank entries: bank.read(bank.sampleNoise(K)) for K noise samples, or bank.value.",
     );
     expect(() => infoNce(q, q, { negatives: {} as unknown as tf.Tensor2D })).toThrow(
       /but received an object\. A MomentumQueue is passed itself or as queue\.negatives\(\)/,
@@ -118,7 +118,7 @@ describeBackends('infoNce with a queue as negatives', ({ tol }) => {
     }
     expect(error).toBeInstanceOf(ContrastiveError);
     expect((error as ContrastiveError).message).toBe(
-      "cmcLoss: argument 'options.negativesPerView[0]' must be a [K, 4] tensor or a list of [k_i, 4] tensors, but received a MomentumQueue (an object). Pass queue.readConcatenated() (a [K, D] copy of its keys) or queue.read() (its blocks).",
+      "cmcLoss: argument 'options.negativesPerView[0]' must be a [K, 4] tensor or a list of [k_i, 4] tensors, but received a MomentumQueue object. Pass queue.readConcatenated() (a [K, D] copy of its keys) or queue.read() (its blocks).",
     );
     tf.dispose(a);
     queue.dispose();
