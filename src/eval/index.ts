@@ -6,6 +6,12 @@ export {
 } from './collapse.js';
 export { knnEvaluate, type KnnLabels, type KnnOptions, type KnnResult } from './knn.js';
 export {
+  linearProbe,
+  type LinearProbeOptions,
+  type LinearProbeResult,
+  type LinearProbeWeights,
+} from './linear-probe.js';
+export {
   reestimateBatchNorm,
   type BatchNormModel,
   type ReestimateBatchNormOptions,

@@ -1,14 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  ContrastiveError,
-  checkNumber,
-  checkTensor,
-  describeValue,
-  l2Normalize,
-} from '../core/index.js';
+import { checkNumber, l2Normalize } from '../core/index.js';
+import { checkFeaturePair, readLabels, resolveNumClasses, type KnnLabels } from './labels.js';
 
-/** Labels: an int32 tensor [N], an `Int32Array` or an array of integers, one per feature row. */
-export type KnnLabels = tf.Tensor1D | Int32Array | readonly number[];
+export type { KnnLabels } from './labels.js';
 
 /** Options of {@link knnEvaluate}. */
 export interface KnnOptions {
@@ -41,57 +35,6 @@ export interface KnnResult {
 
 /** Elements of one chunk's similarity matrix that the default chunk size allows (64 MiB). */
 const SIMILARITY_BUDGET = 2 ** 24;
-
-function fail(argument: string, expected: string, value: unknown): never {
-  throw new ContrastiveError({
-    caller: 'knnEvaluate',
-    argument,
-    expected,
-    received: describeValue(value),
-  });
-}
-
-// Labels on the host, checked to be one non-negative integer per row; the upper bound is checked
-// once the number of classes is known.
-async function readLabels(
-  argument: string,
-  labels: unknown,
-  n: number,
-  of: string,
-): Promise<Int32Array> {
-  const count = `${n} labels, one per row of '${of}'`;
-  if (labels instanceof tf.Tensor) {
-    checkTensor('knnEvaluate', argument, labels, {
-      dtype: 'int32',
-      shape: [n],
-      layout: `[${n}] (${count})`,
-    });
-    return (await labels.data()) as Int32Array;
-  }
-  if (!(labels instanceof Int32Array) && !Array.isArray(labels)) {
-    fail(argument, `an int32 tensor, an Int32Array or an array of integers (${count})`, labels);
-  }
-  const values = labels as ArrayLike<unknown>;
-  if (values.length !== n) fail(argument, count, labels);
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1) {
-      fail(`${argument}[${i}]`, 'a non-negative integer class label', v);
-    }
-    out[i] = v;
-  }
-  return out;
-}
-
-function checkRange(argument: string, labels: Int32Array, numClasses: number): void {
-  for (let i = 0; i < labels.length; i++) {
-    const v = labels[i] as number;
-    if (v < 0 || v >= numClasses) {
-      fail(`${argument}[${i}]`, `an integer class label in [0, ${numClasses})`, v);
-    }
-  }
-}
 
 /**
  * The weighted k-nearest-neighbour classifier of InstDisc (Wu et al., CVPR 2018, "Unsupervised
@@ -147,29 +90,9 @@ export async function knnEvaluate(
   options: KnnOptions = {},
 ): Promise<KnnResult> {
   const caller = 'knnEvaluate';
-  checkTensor(caller, 'trainFeatures', trainFeatures, {
-    rank: 2,
-    dtype: 'float32',
-    layout: '[Ntrain, D]',
-  });
-  checkTensor(caller, 'testFeatures', testFeatures, {
-    rank: 2,
-    dtype: 'float32',
-    layout: '[Ntest, D]',
-  });
-  const [nTrain, dim] = trainFeatures.shape;
-  const [nTest, testDim] = testFeatures.shape;
-  if (nTrain < 1) fail('trainFeatures', 'a float32 tensor [Ntrain >= 1, D]', trainFeatures);
-  if (nTest < 1) fail('testFeatures', 'a float32 tensor [Ntest >= 1, D]', testFeatures);
-  if (testDim !== dim) {
-    fail(
-      'testFeatures',
-      `a float32 tensor [Ntest, ${dim}] (the D of 'trainFeatures')`,
-      testFeatures,
-    );
-  }
-  const train = await readLabels('trainLabels', trainLabels, nTrain, 'trainFeatures');
-  const test = await readLabels('testLabels', testLabels, nTest, 'testFeatures');
+  const [nTrain, nTest, dim] = checkFeaturePair(caller, trainFeatures, testFeatures);
+  const train = await readLabels(caller, 'trainLabels', trainLabels, nTrain, 'trainFeatures');
+  const test = await readLabels(caller, 'testLabels', testLabels, nTest, 'testFeatures');
   const k = options.k ?? 200;
   checkNumber(caller, 'options.k', k, { integer: true, min: 1, max: nTrain });
   const temperature = options.temperature ?? 0.1;
@@ -177,18 +100,7 @@ export async function knnEvaluate(
   const batchSize =
     options.batchSize ?? Math.min(256, Math.max(1, Math.floor(SIMILARITY_BUDGET / nTrain)));
   checkNumber(caller, 'options.batchSize', batchSize, { integer: true, min: 1 });
-  if (options.numClasses !== undefined) {
-    checkNumber(caller, 'options.numClasses', options.numClasses, { integer: true, min: 1 });
-  }
-  let numClasses = options.numClasses;
-  if (numClasses === undefined) {
-    let max = 0;
-    for (const v of train) max = Math.max(max, v);
-    for (const v of test) max = Math.max(max, v);
-    numClasses = max + 1;
-  }
-  checkRange('trainLabels', train, numClasses);
-  checkRange('testLabels', test, numClasses);
+  const numClasses = resolveNumClasses(caller, options.numClasses, train, test);
 
   const predictions = new Int32Array(nTest);
   const withTop5 = numClasses > 5;
