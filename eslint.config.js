@@ -33,7 +33,7 @@ export default defineConfig(
     },
   },
   {
-    files: ['tests/**', 'bench/**', 'examples/**', 'scripts/**'],
+    files: ['tests/**', 'bench/**', 'demo/**', 'examples/**', 'scripts/**'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
       // Tests build tensors of known rank and say so with casts, the tfjs way.

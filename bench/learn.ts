@@ -20,30 +20,11 @@ import { join } from 'node:path';
 import { selectBackend, type BackendName } from '../src/core/index.js';
 import { knnEvaluate, reestimateBatchNorm } from '../src/eval/index.js';
 import { smallConvNet } from '../src/layers/index.js';
-import {
-  byol,
-  moco,
-  mocoV2,
-  simclr,
-  simclrV2,
-  simsiam,
-  type SslMethod,
-  type SslMethodOptions,
-} from '../src/methods/index.js';
 import { cloneAsMomentumEncoder } from '../src/state/index.js';
+import { PRESETS, featuresOf, pixelsOf, type PresetOptions } from '../demo/shared.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 
 tf.enableProdMode();
-
-type Builder = (o: SslMethodOptions) => SslMethod;
-const METHODS: Record<string, Builder> = {
-  simclr: (o) => simclr(o),
-  simclrV2: (o) => simclrV2(o),
-  moco: (o) => moco(o),
-  mocoV2: (o) => mocoV2(o),
-  byol: (o) => byol(o),
-  simsiam: (o) => simsiam(o),
-};
 
 function flags(argv: string[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -84,31 +65,11 @@ async function knnOf(
   return top1;
 }
 
-function embedWith(model: { apply: (x: tf.Tensor, o: object) => unknown }) {
-  return (x: tf.Tensor4D): tf.Tensor2D => {
-    const parts: tf.Tensor2D[] = [];
-    for (let s = 0; s < x.shape[0]; s += 500) {
-      const n = Math.min(500, x.shape[0] - s);
-      parts.push(
-        tf.tidy(
-          () =>
-            model.apply(tf.slice(x, [s, 0, 0, 0], [n, -1, -1, -1]), {
-              training: false,
-            }) as tf.Tensor2D,
-        ),
-      );
-    }
-    const out = tf.concat(parts);
-    tf.dispose(parts);
-    return out;
-  };
-}
-
 async function main(): Promise<void> {
   const methodName = args.get('method') ?? 'simclr';
-  const build = METHODS[methodName];
+  const build = PRESETS[methodName];
   if (build === undefined)
-    throw new Error(`--method must be one of ${Object.keys(METHODS).join(', ')}`);
+    throw new Error(`--method must be one of ${Object.keys(PRESETS).join(', ')}`);
   const minutes = num('minutes', 5);
   const backend = (args.get('backend') ?? 'wasm') as BackendName;
   const batchSize = num('batch', 128);
@@ -149,17 +110,11 @@ async function main(): Promise<void> {
     : {};
   let baseline = args.has('fresh-baselines') ? undefined : cached[baselineKey];
   if (baseline === undefined) {
-    const raw = await knnOf(
-      (x) => tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D,
-      knnTrainImages,
-      knnTrainLabels,
-      knnTestImages,
-      knnTestLabels,
-    );
+    const raw = await knnOf(pixelsOf, knnTrainImages, knnTrainLabels, knnTestImages, knnTestLabels);
     const initial = cloneAsMomentumEncoder(encoder);
     reestimateBatchNorm(initial, bnImages, { batchSize: 256 });
     const init = await knnOf(
-      embedWith(initial),
+      (x) => featuresOf(initial, x),
       knnTrainImages,
       knnTrainLabels,
       knnTestImages,
@@ -195,7 +150,7 @@ async function main(): Promise<void> {
     seed,
     datasetSize: data.train.count,
     ...overrides,
-  } as SslMethodOptions);
+  } as PresetOptions);
 
   const started = performance.now();
   const steps = optional('steps');

@@ -1,0 +1,66 @@
+/**
+ * Pieces the demo (demo/main.ts) and the learning benchmark (bench/learn.ts) share: the presets by
+ * name, and frozen features of many images computed in chunks.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  byol,
+  moco,
+  mocoV2,
+  simclr,
+  simclrV2,
+  simsiam,
+  type SslMethod,
+  type SslMethodOptions,
+} from 'tfjs-contrastive/methods';
+
+/** The options every preset takes (MoCo's queue checks its size against `datasetSize`). */
+export type PresetOptions = SslMethodOptions & { readonly datasetSize?: number };
+
+/** Every preset, by the name the command lines take. */
+export const PRESETS: Readonly<Record<string, (options: PresetOptions) => SslMethod>> = {
+  simclr: (o) => simclr(o),
+  simclrV2: (o) => simclrV2(o),
+  moco: (o) => moco(o),
+  mocoV2: (o) => mocoV2(o),
+  byol: (o) => byol(o),
+  simsiam: (o) => simsiam(o),
+};
+
+/** The papers' names of the presets, for titles. */
+export const PRESET_TITLES: Readonly<Record<string, string>> = {
+  simclr: 'SimCLR',
+  simclrV2: 'SimCLR v2',
+  moco: 'MoCo v1',
+  mocoV2: 'MoCo v2',
+  byol: 'BYOL',
+  simsiam: 'SimSiam',
+};
+
+/** A model's outputs for `x` in inference mode, `chunk` images at a time, concatenated. */
+export function featuresOf(
+  model: { apply(x: tf.Tensor, kwargs: { training: boolean }): unknown },
+  x: tf.Tensor4D,
+  chunk = 500,
+): tf.Tensor2D {
+  const parts: tf.Tensor2D[] = [];
+  for (let s = 0; s < x.shape[0]; s += chunk) {
+    const n = Math.min(chunk, x.shape[0] - s);
+    parts.push(
+      tf.tidy(
+        () =>
+          model.apply(tf.slice(x, [s, 0, 0, 0], [n, -1, -1, -1]), {
+            training: false,
+          }) as tf.Tensor2D,
+      ),
+    );
+  }
+  const out = tf.concat(parts);
+  tf.dispose(parts);
+  return out;
+}
+
+/** Raw pixels as features: [N, H * W * C]. */
+export function pixelsOf(x: tf.Tensor4D): tf.Tensor2D {
+  return tf.reshape(x, [x.shape[0], -1]);
+}
