@@ -13,7 +13,10 @@
  * Takes: about 2 minutes on 2 cores (wasm); `--tiny` a few seconds.
  * Prints: the mean loss of every epoch (it falls once the bank holds real keys), and a kNN
  *   classifier's test accuracy on the encoder's features before and after (labels are used only
- *   for this evaluation). The last line is a JSON summary.
+ *   for this evaluation). The last line is a JSON summary. Expect the loss to fall but the kNN
+ *   accuracy to stay where it was in this one-minute run: methods with a slow target and stored
+ *   negatives need hundreds of steps here (the README's benchmark: MoCo gains 3 points in about
+ *   400 steps), and this example is about assembling the parts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients (tfjs-core alone has none in Node)
@@ -78,7 +81,8 @@ const predictor = byolPredictor({
 // below), never through the keys.
 const targetEncoder = cloneAsMomentumEncoder(encoder);
 // The optimiser trains the online networks only: trainableVariables lists their tf.Variables
-// (the target's are tf.Variables too, created trainable; minimize without a list would train them).
+// (tfjs-layers' `trainableWeights` are LayerVariables, which minimize cannot take). The target's
+// weights are frozen by cloneAsMomentumEncoder and move only by emaUpdate.
 const variables = trainableVariables(encoder, projector, predictor);
 const optimizer = tf.train.adam(1e-3);
 

@@ -130,9 +130,10 @@ console.log(
 // contrast jitter, light blur). On 96 px colour images, use `simclrRecipe(96)` instead.
 const recipe = smallImageRecipe(28, { channels: 1 });
 const optimizer = tf.train.adam(2e-3);
-// The variables to train. `optimizer.minimize` without a list trains every tf.Variable whose
-// trainable flag is set (also a frozen layer's or a momentum copy's), and
-// `encoder.trainableWeights` are tfjs-layers LayerVariables, which minimize cannot take.
+// The variables to train. `optimizer.minimize` without a list trains every tf.Variable in the
+// program whose trainable flag is set (other models' too, and those of a layer frozen with
+// `trainable: false` at construction, a tfjs-layers pitfall), and `encoder.trainableWeights` are
+// tfjs-layers LayerVariables, which minimize cannot take.
 const variables = trainableVariables(encoder, head);
 const losses: number[] = [];
 const started = performance.now();
