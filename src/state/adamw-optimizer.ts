@@ -447,11 +447,15 @@ export class AdamWOptimizer extends tf.Optimizer {
       }
       restored.push([variable, { m: m as tf.Tensor, v: v as tf.Tensor, step: s as number }]);
     }
+    // The new slots first: the saved tensors may be this optimiser's own slots (getWeights hands
+    // them out), which must not be freed before they are copied.
+    const next = restored.map(
+      ([variable, { m, v, step }]) =>
+        [variable, { m: tf.variable(m, false), v: tf.variable(v, false), step }] as const,
+    );
     this.disposeSlots();
     this.iterations_ = iterations ?? 0;
-    for (const [variable, { m, v, step }] of restored) {
-      this.slots.set(variable, { m: tf.variable(m, false), v: tf.variable(v, false), step });
-    }
+    for (const [variable, slot] of next) this.slots.set(variable, slot);
   }
 
   private disposeSlots(): void {

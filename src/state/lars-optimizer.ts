@@ -202,11 +202,14 @@ export class LARSOptimizer extends tf.Optimizer {
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const rest = await this.extractIterations(weightValues);
+    // The new slots first: the saved tensors may be this optimiser's own slots (getWeights hands
+    // them out), which must not be freed before they are copied.
+    const next = rest.map(
+      ({ name, tensor }) => [name.replace(/\/momentum$/, ''), tf.variable(tensor, false)] as const,
+    );
     for (const s of this.slots.values()) s.dispose();
     this.slots.clear();
-    for (const { name, tensor } of rest) {
-      this.slots.set(name.replace(/\/momentum$/, ''), tf.variable(tensor, false));
-    }
+    for (const [name, slot] of next) this.slots.set(name, slot);
   }
 
   /**

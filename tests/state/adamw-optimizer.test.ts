@@ -167,6 +167,30 @@ describeBackends('AdamW', ({ name: backend, tol }) => {
     }
   });
 
+  it('takes its own getWeights back (the tensors it hands out are its own slots)', async () => {
+    const s = ref.adamw['plain'] ?? Object.values(ref.adamw)[0]!;
+    const [varsA, varsB] = [variables('selfA'), variables('selfB')];
+    const [optA, optB] = [adamw(optionsOf(s)), adamw(optionsOf(s))];
+    for (let i = 0; i < 2; i++) {
+      step(optA, varsA, s, i);
+      step(optB, varsB, s, i);
+    }
+    const own = await optA.getWeights();
+    await optA.setWeights(own); // threw RangeError (maximum call stack) before
+    own.filter((w) => w.name === 'iter').forEach((w) => w.tensor.dispose());
+    for (let i = 2; i < STEPS; i++) {
+      step(optA, varsA, s, i);
+      step(optB, varsB, s, i);
+    }
+    const [a, b] = [await values(varsA), await values(varsB)];
+    KEYS.forEach((key, j) => {
+      expect(a[j], key).toEqual(b[j]);
+    });
+    optA.dispose();
+    optB.dispose();
+    tf.dispose([...Object.values(varsA), ...Object.values(varsB)]);
+  });
+
   it('keeps a step count per variable: a variable without gradients is neither stepped nor decayed', async () => {
     const s = ref.adamw['frozen']!;
     const vars = variables('frozen_state');

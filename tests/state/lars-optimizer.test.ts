@@ -91,6 +91,27 @@ describeBackends('LARS', ({ tol }) => {
     ]);
   });
 
+  it('takes its own getWeights back (the tensors it hands out are its own slots)', async () => {
+    const [varsA, varsB] = [variables('selfA'), variables('selfB')];
+    const [optA, optB] = [lars(ref.options), lars(ref.options)];
+    for (let i = 0; i < 2; i++) {
+      step(optA, varsA, i);
+      step(optB, varsB, i);
+    }
+    const own = await optA.getWeights();
+    await optA.setWeights(own); // threw RangeError (maximum call stack) before
+    own.filter((w) => w.name === 'iter').forEach((w) => w.tensor.dispose());
+    step(optA, varsA, 2);
+    step(optB, varsB, 2);
+    const [a, b] = [Object.values(varsA), Object.values(varsB)];
+    for (let i = 0; i < a.length; i++) {
+      expectClose(await a[i]!.data(), await b[i]!.data(), 0, `variable ${i}`);
+    }
+    optA.dispose();
+    optB.dispose();
+    tf.dispose([...a, ...b]);
+  });
+
   it('a zero weight falls back to trust 1, without NaN', async () => {
     const w = tf.tidy(() => tf.variable(tf.zeros([3]), true, `zero${counter++}/kernel`));
     const opt = lars({ learningRate: 0.1, momentum: 0, weightDecay: 0 });
