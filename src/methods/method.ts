@@ -919,7 +919,6 @@ function disposeOptimizer(optimizer: tf.Optimizer): void {
  * @param model - the model to free, with the Sequentials nested in it.
  *
  * @example
- * <!-- snippet typecheck-only="disposeModel throws 'Container is already disposed' on every nested model in tfjs-layers 4.22: a bug to fix in src/methods/method.ts, then drop this marker" -->
  * ```ts
  * import * as tfl from '@tensorflow/tfjs-layers';
  * import { simclrV1Projector } from 'tfjs-contrastive/layers';
@@ -932,9 +931,22 @@ function disposeOptimizer(optimizer: tf.Optimizer): void {
  * ```
  */
 export function disposeModel(model: tfl.LayersModel): void {
-  const nested = model.layers.filter((l): l is tfl.LayersModel =>
+  const nested = nestedModels(model);
+  model.dispose();
+  for (const part of nested) releaseNested(part);
+}
+
+function nestedModels(model: tfl.LayersModel): tfl.LayersModel[] {
+  return model.layers.filter((l): l is tfl.LayersModel =>
     Array.isArray((l as Partial<tfl.LayersModel>).layers),
   );
-  model.dispose();
-  for (const part of nested) disposeModel(part);
+}
+
+// After the outer model's dispose: a nested model still referenced (tfjs-layers counts its own
+// construction and each use) is disposed in turn; one the outer dispose already freed may still
+// hold nested models of its own with references left.
+function releaseNested(part: tfl.LayersModel): void {
+  const refs = (part as unknown as { _refCount?: number | null })._refCount;
+  if (typeof refs === 'number' && refs > 0) disposeModel(part);
+  else for (const inner of nestedModels(part)) releaseNested(inner);
 }
