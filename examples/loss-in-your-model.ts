@@ -8,7 +8,7 @@
  * Nothing else of the library is needed; `trainableVariables` saves you one tfjs pitfall.
  *
  * Run:   npx tsx examples/loss-in-your-model.ts [--tiny] [--backend cpu|wasm|auto]
- * Takes: about 1.5 minutes on 2 cores (wasm); `--tiny` a few seconds.
+ * Takes: a little over a minute on 2 cores (wasm); `--tiny` a few seconds.
  * Prints: the backend, the loss every few steps, and before/after training on held-out test
  *   images: partner retrieval (how often the nearest neighbour of a view's features among the
  *   other views is its own partner, chance 1/N) and a kNN classifier's accuracy on the backbone

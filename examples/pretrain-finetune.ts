@@ -10,7 +10,7 @@
  * same seed, so the only difference is the pre-training).
  *
  * Run:   npx tsx examples/pretrain-finetune.ts [--tiny] [--backend cpu|wasm|auto]
- * Takes: about 2 minutes on 2 cores (wasm); `--tiny` a few seconds.
+ * Takes: about 3 minutes on 2 cores (wasm; half of it pre-training); `--tiny` a few seconds.
  * Prints: the pre-training loss, then the test accuracy of the four classifiers and the
  *   differences, with the standard error of one accuracy. The last line is a JSON summary. How
  *   much pre-training helps depends on its length: a minute here, against the papers' hundreds

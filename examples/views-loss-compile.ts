@@ -9,7 +9,7 @@
  * targets are ignored (zeros of the output's shape).
  *
  * Run:   npx tsx examples/views-loss-compile.ts [--tiny] [--backend cpu|wasm|auto]
- * Takes: about 1.5 minutes on 2 cores (wasm); `--tiny` a few seconds.
+ * Takes: under 2 minutes on 2 cores (wasm); `--tiny` a few seconds.
  * Prints: the training loss of every epoch (fresh views each epoch), and before/after training on
  *   held-out test images the loss from `model.evaluate` and the partner retrieval (how often the
  *   nearest neighbour of one view's projection among the second views is its own partner). The
