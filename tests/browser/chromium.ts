@@ -1,10 +1,12 @@
 /**
  * Launches Debian's headless Chromium (/usr/bin/chromium, or CHROMIUM_PATH) through
  * playwright-core, with the flags that work here as root and give the page WebGL2 and WebGPU
- * (both on SwiftShader); no browser is downloaded. The same flags as server.ts's openTestPage.
+ * (both on SwiftShader); no browser is downloaded. Every browser test launches it through here.
  */
 import { chromium, type Browser } from 'playwright-core';
-import { CHROMIUM } from './server.js';
+
+/** The Chromium binary the browser tests drive. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 export const CHROMIUM_ARGS: readonly string[] = [
   '--headless',

@@ -36,12 +36,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve, sep } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { build as viteBuild, type Plugin as VitePlugin } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackendInfo } from '../../src/index.js';
 import { ntXentLoss } from '../../src/losses/index.js';
-import { CHROMIUM } from '../browser/server.js';
+import { launchChromium } from '../browser/chromium.js';
 import { contrastiveStep, type StepReport } from './fixtures/apps/step.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -211,17 +211,7 @@ beforeAll(async () => {
   routes.wasm = join(work, 'wasm/node_modules/@tensorflow/tfjs-backend-wasm/dist');
   const served = await serve(routes);
   server = served.server;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   const open = browser;
   await Promise.all(
     (Object.keys(requests) as Array<keyof typeof requests>).map(async (key) => {
