@@ -184,7 +184,7 @@ async function main(): Promise<void> {
       format: ' {bar} {percentage}% | step {step} | loss {loss} | {ips} images/s | {left} s left',
       hideCursor: true,
       noTTYOutput: true,
-      notTTYSchedule: 15_000,
+      notTTYSchedule: 10_000,
       etaBuffer: 50,
     },
     Presets.shades_classic,
@@ -200,7 +200,10 @@ async function main(): Promise<void> {
     progress: false,
     signal: abort.signal,
     callbacks: {
-      onBatchEnd: (_step, r) => {
+      // Async, and one turn of the event loop per step: the bar's redraws (and, outside a
+      // terminal, its periodic lines) run on timers, which a loop of wasm steps never lets fire.
+      onBatchEnd: async (_step, r) => {
+        await new Promise((resolve) => setImmediate(resolve));
         const elapsed = (performance.now() - t) / 1000;
         bar.update(budget > 0 ? Math.min(100, Math.round((100 * elapsed) / budget)) : 100, {
           step: r.step,
