@@ -209,13 +209,23 @@ export function mocoV2Projector(dims: HeadDims): tfl.Sequential {
   ]);
 }
 
-/** MoCo v3's MLP: `layers` dense layers without bias, BN + ReLU between, BN without affine last. */
-function mocoV3Mlp(caller: string, name: string, layers: number, dims: HeadDims): tfl.Sequential {
+/**
+ * MoCo v3's MLP (`_build_mlp`): `layers` dense layers without bias, BN + ReLU between, and a BN
+ * without affine parameters last when `lastBatchNorm`.
+ */
+function mocoV3Mlp(
+  caller: string,
+  name: string,
+  layers: number,
+  dims: HeadDims,
+  lastBatchNorm: boolean,
+): tfl.Sequential {
   const hidden = dims.hiddenDim ?? 4096;
   const blocks: HeadBlock[] = [];
   for (let i = 0; i < layers - 1; i++)
     blocks.push({ units: hidden, batchNorm: true, activation: 'relu' });
-  blocks.push({ units: dims.outputDim ?? 256, batchNorm: NO_AFFINE });
+  const units = dims.outputDim ?? 256;
+  blocks.push(lastBatchNorm ? { units, batchNorm: NO_AFFINE } : { units, useBias: false });
   return presetHead(caller, name, dims, blocks);
 }
 
@@ -234,20 +244,33 @@ function mocoV3Mlp(caller: string, name: string, layers: number, dims: HeadDims)
 export function mocoV3Projector(dims: HeadDims & { readonly layers?: 2 | 3 }): tfl.Sequential {
   const layers = dims.layers ?? 2;
   checkNumber('mocoV3Projector', 'dims.layers', layers, { integer: true, min: 2, max: 3 });
-  return mocoV3Mlp('mocoV3Projector', 'moco_v3_projector', layers, dims);
+  return mocoV3Mlp('mocoV3Projector', 'moco_v3_projector', layers, dims, true);
 }
 
 /**
- * MoCo v3 predictor: 2 layers, hidden 4096, out 256 (inputDim is the projector's 256).
+ * MoCo v3 predictor: 2 layers, hidden 4096, out 256 (inputDim is the projector's 256). The
+ * released code ends the ViT's predictor in a batch norm without affine parameters and the
+ * ResNet's without one (`MoCo_ResNet` builds it with `last_bn=False`): `lastBatchNorm`, default
+ * `true` (the ViT's); pass `false` after a ResNet or conv net.
+ *
+ * @param dims - `inputDim`, `hiddenDim` (4096), `outputDim` (256), and `lastBatchNorm` (`true`).
+ * @returns the predictor, a tfjs-layers Sequential [B, inputDim] -> [B, outputDim].
+ * @throws {@link index!ContrastiveError} when a width is not a positive integer or
+ *   `lastBatchNorm` is not a boolean.
  *
  * @example
  * ```ts
  * import { mocoV3Predictor } from 'tfjs-contrastive/layers';
- * const predictor = mocoV3Predictor({ inputDim: 256 }); // 256 -> 4096 -> 256
+ * const forVit = mocoV3Predictor({ inputDim: 256 }); // 256 -> 4096 -> 256, then BN (no affine)
+ * const forResNet = mocoV3Predictor({ inputDim: 256, lastBatchNorm: false }); // ends in the dense
  * ```
  */
-export function mocoV3Predictor(dims: HeadDims): tfl.Sequential {
-  return mocoV3Mlp('mocoV3Predictor', 'moco_v3_predictor', 2, dims);
+export function mocoV3Predictor(
+  dims: HeadDims & { readonly lastBatchNorm?: boolean },
+): tfl.Sequential {
+  const lastBatchNorm = (dims as { lastBatchNorm?: unknown } | undefined)?.lastBatchNorm ?? true;
+  checkBoolean('mocoV3Predictor', 'dims.lastBatchNorm', lastBatchNorm);
+  return mocoV3Mlp('mocoV3Predictor', 'moco_v3_predictor', 2, dims, lastBatchNorm);
 }
 
 /** BYOL's MLP: dense(hidden) -> BN -> ReLU -> dense(out). Defaults: hidden 4096, out 256. */

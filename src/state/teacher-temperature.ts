@@ -16,8 +16,9 @@ export interface TeacherTemperatureOptions {
  * then `end`. An explicit schedule because the defaults confused users (dino PR #285): the
  * official script's defaults keep 0.04 throughout, while its README recommends this warm-up to 0.07.
  *
- * @param epoch - the current epoch, an integer >= 0 (fractional epochs are accepted and
- *   interpolate).
+ * @param epoch - the current epoch, >= 0. A fractional epoch (a preset's step / steps per
+ *   epoch) interpolates linearly between the integer epochs; from epoch `warmupEpochs - 1` on,
+ *   where the linspace ends, the result is `end` exactly, never beyond it.
  * @param options - `start` (0.04), `end` (0.07), `warmupEpochs` (30).
  * @returns the teacher temperature for that epoch.
  * @throws {@link ContrastiveError} when the epoch is negative or a temperature is not positive.
@@ -43,6 +44,8 @@ export function dinoTeacherTemperature(
   checkNumber(caller, 'options.end', end, { greaterThan: 0 });
   checkNumber(caller, 'options.warmupEpochs', warmup, { integer: true, min: 0 });
   if (epoch >= warmup) return end;
+  // np.linspace(start, end, warmup) has its last entry at index warmup - 1.
   if (warmup === 1) return start;
+  if (epoch >= warmup - 1) return end;
   return start + ((end - start) * epoch) / (warmup - 1);
 }

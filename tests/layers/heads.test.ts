@@ -113,6 +113,14 @@ describe('preset heads at their default dimensions', () => {
       256,
       total(linear(256, 4096, false), bn(4096, 2), linear(4096, 256, false), bn(256, 0)),
     ],
+    // MoCo_ResNet's predictor: _build_mlp(2, dim, mlp_dim, dim, last_bn=False).
+    [
+      'mocoV3Predictor (ResNet, lastBatchNorm false)',
+      () => mocoV3Predictor({ inputDim: 256, lastBatchNorm: false }),
+      256,
+      256,
+      total(linear(256, 4096, false), bn(4096, 2), linear(4096, 256, false)),
+    ],
     // BYOL: Linear(2048, 4096) BN ReLU Linear(4096, 256); the first bias is dropped (BN follows).
     [
       'byolProjector',
@@ -269,6 +277,9 @@ describe('mlpHead', () => {
       }),
     ).toThrow(/args\.blocks\[0\]\.batchNorm\.center/);
     expect(() => mocoV3Projector({ inputDim: 4, layers: 4 as 3 })).toThrow(/dims\.layers/);
+    expect(() => mocoV3Predictor({ inputDim: 4, lastBatchNorm: 1 as unknown as boolean })).toThrow(
+      "mocoV3Predictor: argument 'dims.lastBatchNorm' must be true or false, but received 1.",
+    );
   });
 });
 

@@ -280,6 +280,14 @@ describeBackends('dinoLoss, Center, schedule and monitors', ({ tol }) => {
     expect(dinoTeacherTemperature(100)).toBe(0.07);
     expect(dinoTeacherTemperature(10)).toBeCloseTo(0.04 + (0.03 * 10) / 29, 12);
     expect(dinoTeacherTemperature(5, { warmupEpochs: 0 })).toBe(0.07);
+    // Fractional epochs interpolate and never pass the end (29.5 gave 0.0705 before).
+    expect(dinoTeacherTemperature(10.5)).toBeCloseTo(0.04 + (0.03 * 10.5) / 29, 12);
+    for (const e of [28.5, 28.99, 29, 29.5, 29.999]) {
+      expect(dinoTeacherTemperature(e), `epoch ${e}`).toBeLessThanOrEqual(0.07);
+    }
+    expect(dinoTeacherTemperature(29.5)).toBe(0.07);
+    // Decreasing schedules stop at their end too.
+    expect(dinoTeacherTemperature(9.5, { start: 0.1, end: 0.05, warmupEpochs: 10 })).toBe(0.05);
     expect(() => dinoTeacherTemperature(-1)).toThrow("dinoTeacherTemperature: argument 'epoch'");
   });
 
