@@ -7,6 +7,7 @@ import {
   byol,
   moco,
   mocoV2,
+  mocoV3,
   simclr,
   simclrV2,
   simsiam,
@@ -23,6 +24,7 @@ export const PRESETS: Readonly<Record<string, (options: PresetOptions) => SslMet
   simclrV2: (o) => simclrV2(o),
   moco: (o) => moco(o),
   mocoV2: (o) => mocoV2(o),
+  mocoV3: (o) => mocoV3(o),
   byol: (o) => byol(o),
   simsiam: (o) => simsiam(o),
 };
@@ -33,6 +35,7 @@ export const PRESET_TITLES: Readonly<Record<string, string>> = {
   simclrV2: 'SimCLR v2',
   moco: 'MoCo v1',
   mocoV2: 'MoCo v2',
+  mocoV3: 'MoCo v3',
   byol: 'BYOL',
   simsiam: 'SimSiam',
 };

@@ -25,3 +25,10 @@ export { MOCO_DEFAULTS, MoCo, moco, type MocoOptions, type MocoVariant } from '.
 export { mocoV2 } from './moco-v2.js';
 export { BYOL, BYOL_DEFAULTS, byol, type ByolOptions } from './byol.js';
 export { SIMSIAM_DEFAULTS, SimSiam, simsiam, type SimsiamOptions } from './simsiam.js';
+export {
+  MOCO_V3_DEFAULTS,
+  MoCoV3,
+  mocoV3,
+  type MocoV3Backbone,
+  type MocoV3Options,
+} from './moco-v3.js';

@@ -14,6 +14,7 @@ import {
   byol,
   moco,
   mocoV2,
+  mocoV3,
   simclr,
   simclrV2,
   simsiam,
@@ -39,6 +40,7 @@ export const PRESETS: Record<string, Build> = {
   mocoV2: (o) => mocoV2({ ...o, projectionDim: 8, queueSize: 16, batchNormGroups: 2 }),
   byol: (o) => byol({ ...o, projectionDim: 8, hiddenDim: 16 }),
   simsiam: (o) => simsiam(o),
+  mocoV3: (o) => mocoV3({ ...o, projectionDim: 8, hiddenDim: 16 }),
 };
 
 const batchOf = (seed: number, n = BATCH): { images: tf.Tensor4D } => ({

@@ -10,7 +10,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
 import { l2Normalize } from '../../src/core/index.js';
 import { smallConvNet } from '../../src/layers/index.js';
-import { byol, moco, simclrV2, type SslMethod } from '../../src/methods/index.js';
+import { byol, moco, mocoV3, simclrV2, type SslMethod } from '../../src/methods/index.js';
 import { namedWeights } from '../../src/methods/weights.js';
 import type { MomentumQueue } from '../../src/state/index.js';
 import { describeBackends, expectClose } from '../support/backends.js';
@@ -89,6 +89,13 @@ const CASES: Record<string, Case> = {
     pairs: [
       ['targetEncoder', 'encoder'],
       ['targetProjector', 'projector'],
+    ],
+  },
+  mocoV3: {
+    build: () => mocoV3({ encoder: encoder(), projectionDim: 8, hiddenDim: 16, seed: 2 }),
+    pairs: [
+      ['momentumEncoder', 'encoder'],
+      ['momentumProjector', 'projector'],
     ],
   },
 };
