@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch twin of the learning benchmark (bench/learn.ts).
 
-Pre-trains the same small conv net with the same method preset (simclr, byol, mocoV2, moco,
+Pre-trains the same small conv net with the same method preset (simclr, byol, mocoV2, moco, mocoV3,
 simsiam) on Fashion-MNIST for a wall-clock budget on the same CPU threads, then reports the
 same weighted kNN numbers as bench/learn.ts: raw pixels, the random initialisation and the
 trained backbone (batch-norm statistics re-estimated on clean training images for both).
@@ -149,12 +149,15 @@ class BatchNorm1d(nn.Module):
 
 
 def mlp_head(in_dim, blocks):
-    """src/layers/heads.ts mlpHead: per block dense (glorot normal, bias only without batch norm)
-    -> optional batch norm (True, or dict(center=, scale=)) -> optional ReLU."""
+    """src/layers/heads.ts mlpHead: per block dense (glorot normal, bias only without batch norm,
+    or as a block's optional 4th entry says) -> optional batch norm (True, or
+    dict(center=, scale=)) -> optional ReLU."""
     layers = []
     d = in_dim
-    for units, bn, relu in blocks:
-        lin = nn.Linear(d, units, bias=bn is False)
+    for block in blocks:
+        units, bn, relu = block[:3]
+        bias = block[3] if len(block) > 3 else bn is False
+        lin = nn.Linear(d, units, bias=bias)
         glorot_normal_(lin.weight)
         if lin.bias is not None:
             nn.init.zeros_(lin.bias)
@@ -444,6 +447,10 @@ PRESET_DEFAULTS = {
                                      warmup=0.05)),
     "mocoV2": _MOCO,
     "moco": _MOCO,
+    "mocoV3": dict(optimizer="adamw", learningRate=1.5e-4, weightDecay=0.1, warmup=40 / 300,
+                   scaleWithBatch=True,
+                   smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=1e-6,
+                                    warmup=0.1)),
 }
 
 
@@ -614,6 +621,60 @@ class BYOL(Method):
         ema_update(self.target_projector, self.projector, momentum)
 
 
+class MoCoV3(Method):
+    """src/methods/moco-v3.ts after a conv net ('resnet'): projector dense(2F) -> BN -> ReLU ->
+    dense(min(256, F)) -> BN without affine, predictor dense(2F) -> BN -> ReLU -> dense(min(256, F))
+    (no bias, no last BN); momentum encoder = EMA of encoder + projector, run in training mode,
+    momentum 0.99 cosine to 1; loss ctr(q1, k2) + ctr(q2, k1), ctr = CE(q k^T / tau) x 2 tau on
+    L2-normalised rows, tau 1.0; AdamW lr 1e-3 under 96 px, wd 1e-6, warm-up 10%; BYOL's views."""
+
+    name = "mocoV3"
+    asymmetric = True
+
+    def __init__(self, encoder, opts, seed):
+        super().__init__(encoder, opts, seed)
+        self.base_momentum = opts.get("momentum", 0.99)
+        self.temperature = opts.get("temperature", 1.0)
+        f = self.f
+        hidden, out = 2 * f, min(256, f)
+        no_affine = dict(center=False, scale=False)
+        self.projector = mlp_head(f, [(hidden, True, True), (out, no_affine, False)])
+        self.predictor = mlp_head(out, [(hidden, True, True), (out, False, False, False)])
+        self.target_encoder = frozen_copy(self.encoder)
+        self.target_projector = frozen_copy(self.projector)
+        self.setup_optimizer()
+
+    def networks(self):
+        return [self.encoder, self.projector, self.predictor, self.target_encoder,
+                self.target_projector]
+
+    def trained(self):
+        return [self.encoder, self.projector, self.predictor]
+
+    def momentum_at(self, progress):
+        t = min(progress, 1.0)
+        return 1 + (self.base_momentum - 1) * (1 + math.cos(math.pi * t)) / 2
+
+    def prepare(self, views):
+        return [self.target_projector(self.target_encoder(v)) for v in views[:2]]
+
+    def ctr(self, q, k):
+        q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
+        logits = q @ k.t() / self.temperature
+        labels = torch.arange(q.shape[0], device=q.device)
+        return F.cross_entropy(logits, labels) * 2 * self.temperature
+
+    def loss(self, views, prepared):
+        q1 = self.predictor(self.projector(self.encoder(views[0])))
+        q2 = self.predictor(self.projector(self.encoder(views[1])))
+        k1, k2 = prepared
+        return self.ctr(q1, k2) + self.ctr(q2, k1)
+
+    def update(self, prepared, momentum):
+        ema_update(self.target_encoder, self.encoder, momentum)
+        ema_update(self.target_projector, self.projector, momentum)
+
+
 class SimSiam(Method):
     """src/methods/simsiam.ts: projector F -> F -> F (BN + ReLU after the first two, BN without
     affine last, no biases), predictor F -> F/4 (BN, ReLU) -> F (bias); loss
@@ -724,7 +785,8 @@ class MoCoV1(MoCo):
     v1 = True
 
 
-METHODS = {"simclr": SimCLR, "byol": BYOL, "simsiam": SimSiam, "mocoV2": MoCo, "moco": MoCoV1}
+METHODS = {"simclr": SimCLR, "byol": BYOL, "simsiam": SimSiam, "mocoV2": MoCo, "moco": MoCoV1,
+           "mocoV3": MoCoV3}
 
 
 # -------------------------------------------------------------------------------------- evaluation
