@@ -10,7 +10,7 @@ export default defineConfig(
       'docs/api/',
       'node_modules/',
       'coverage/',
-      '.tmp/',
+      '**/.tmp/',
       '**/*.cjs',
       'scripts/**/*.py',
     ],
