@@ -10,19 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
-/** Class names, by label. */
-export const FASHION_CLASSES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-] as const;
+export { FASHION_CLASSES } from './fashion-classes.js';
 
 /** One split: pixels in [0, 1], N x 784 row-major, and labels. */
 export interface FashionSplit {

@@ -16,19 +16,8 @@ export const DATA_FILE = 'data/fashion-mnist-subset.bin';
 /** Images of the subset the page trains on: the training set, and the kNN test set. */
 export const SUBSET = { train: 4000, test: 1000 } as const;
 
-/** Fashion-MNIST's class names, by label (Xiao et al. 2017). */
-export const CLASSES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-] as const;
+/** Fashion-MNIST's class names, by label. */
+export { FASHION_CLASSES as CLASSES } from '../../bench/fashion-classes.js';
 
 const MAGIC = 'FMN1';
 const PIXELS = 28 * 28;
