@@ -621,18 +621,18 @@ class BYOL(Method):
         ema_update(self.target_projector, self.projector, momentum)
 
 
-class MoCoV3(Method):
+class MoCoV3(BYOL):
     """src/methods/moco-v3.ts after a conv net ('resnet'): projector dense(2F) -> BN -> ReLU ->
     dense(min(256, F)) -> BN without affine, predictor dense(2F) -> BN -> ReLU -> dense(min(256, F))
     (no bias, no last BN); momentum encoder = EMA of encoder + projector, run in training mode,
-    momentum 0.99 cosine to 1; loss ctr(q1, k2) + ctr(q2, k1), ctr = CE(q k^T / tau) x 2 tau on
-    L2-normalised rows, tau 1.0; AdamW lr 1e-3 under 96 px, wd 1e-6, warm-up 10%; BYOL's views."""
+    momentum 0.99 cosine to 1 (BYOL's target networks, schedule and update, inherited); loss
+    ctr(q1, k2) + ctr(q2, k1), ctr = CE(q k^T / tau) x 2 tau on L2-normalised rows, tau 1.0;
+    AdamW lr 1e-3 under 96 px, wd 1e-6, warm-up 10%; BYOL's views."""
 
     name = "mocoV3"
-    asymmetric = True
 
     def __init__(self, encoder, opts, seed):
-        super().__init__(encoder, opts, seed)
+        Method.__init__(self, encoder, opts, seed)
         self.base_momentum = opts.get("momentum", 0.99)
         self.temperature = opts.get("temperature", 1.0)
         f = self.f
@@ -643,20 +643,6 @@ class MoCoV3(Method):
         self.target_encoder = frozen_copy(self.encoder)
         self.target_projector = frozen_copy(self.projector)
         self.setup_optimizer()
-
-    def networks(self):
-        return [self.encoder, self.projector, self.predictor, self.target_encoder,
-                self.target_projector]
-
-    def trained(self):
-        return [self.encoder, self.projector, self.predictor]
-
-    def momentum_at(self, progress):
-        t = min(progress, 1.0)
-        return 1 + (self.base_momentum - 1) * (1 + math.cos(math.pi * t)) / 2
-
-    def prepare(self, views):
-        return [self.target_projector(self.target_encoder(v)) for v in views[:2]]
 
     def ctr(self, q, k):
         q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
@@ -669,10 +655,6 @@ class MoCoV3(Method):
         q2 = self.predictor(self.projector(self.encoder(views[1])))
         k1, k2 = prepared
         return self.ctr(q1, k2) + self.ctr(q2, k1)
-
-    def update(self, prepared, momentum):
-        ema_update(self.target_encoder, self.encoder, momentum)
-        ema_update(self.target_projector, self.projector, momentum)
 
 
 class SimSiam(Method):
