@@ -144,6 +144,10 @@ async function main(): Promise<void> {
   set('warmup', optional('warmup'));
   set('weightDecay', optional('wd'));
   set('batchNormGroups', optional('bn-groups'));
+  set('prototypes', optional('prototypes'));
+  set('localCrops', optional('local-crops'));
+  set('freezePrototypesSteps', optional('freeze-prototypes'));
+  set('outDim', optional('out-dim'));
   set('optimizer', args.get('optimizer'));
   const method = build({
     encoder,

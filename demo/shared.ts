@@ -11,6 +11,8 @@ import {
   simclr,
   simclrV2,
   simsiam,
+  swav,
+  dino,
   type SslMethod,
   type SslMethodOptions,
 } from 'tfjs-contrastive/methods';
@@ -27,6 +29,8 @@ export const PRESETS: Readonly<Record<string, (options: PresetOptions) => SslMet
   mocoV3: (o) => mocoV3(o),
   byol: (o) => byol(o),
   simsiam: (o) => simsiam(o),
+  swav: (o) => swav(o),
+  dino: (o) => dino(o),
 };
 
 /** The papers' names of the presets, for titles. */
@@ -38,6 +42,8 @@ export const PRESET_TITLES: Readonly<Record<string, string>> = {
   mocoV3: 'MoCo v3',
   byol: 'BYOL',
   simsiam: 'SimSiam',
+  swav: 'SwAV',
+  dino: 'DINO',
 };
 
 /** A model's outputs for `x` in inference mode, `chunk` images at a time, concatenated. */

@@ -173,6 +173,18 @@ export interface SmallImageRecipeOptions {
   readonly scale?: readonly [number, number];
   /** Probability of a horizontal flip. Default `0.5`; `0` for data where mirroring changes meaning (text, digits). */
   readonly flip?: number;
+  /**
+   * Multi-crop: this many local views after the two global ones, of side
+   * {@link localCropSize}(size), cropped to `localScale` of the area, jittered alike and blurred
+   * with p 0.5 (SwAV's and DINO's small views). Default `0`.
+   */
+  readonly localCrops?: number;
+  /**
+   * Range of a local view's crop area. Default `[0.1, 0.3]`: below the global views' range, as in
+   * SwAV (0.05-0.14 under 0.14-1) and DINO (0.05-0.4 under 0.4-1), and near the local view's
+   * own resolution (0.2 of a 28 px image is a 12 px square, the local side at 28 px).
+   */
+  readonly localScale?: readonly [number, number];
 }
 
 /**
@@ -221,11 +233,26 @@ export function smallImageRecipe(size: number, options: SmallImageRecipeOptions 
     jitter,
     ...(colour ? { greyscale: 0.2 } : {}),
   };
+  const localCrops = options.localCrops ?? 0;
+  checkNumber(caller, 'options.localCrops', localCrops, { integer: true, min: 0 });
+  const local: ViewSpec[] =
+    localCrops === 0
+      ? []
+      : [
+          {
+            ...common,
+            count: localCrops,
+            size: localCropSize(s),
+            scale: options.localScale ?? [0.1, 0.3],
+            blur: { p: 0.5, kernelSize: 3 },
+          },
+        ];
   if (options.asymmetric === true) {
     return [
       { ...common, blur: { p: 1, kernelSize: 3 } },
       { ...common, blur: { p: 0.1, kernelSize: 3 }, solarize: 0.2 },
+      ...local,
     ];
   }
-  return [{ ...common, count: 2, blur: { p: 0.5, kernelSize: 3 } }];
+  return [{ ...common, count: 2, blur: { p: 0.5, kernelSize: 3 } }, ...local];
 }

@@ -35,8 +35,15 @@ export interface Trainable {
 /** Hooks into the preset's internals. */
 export interface FitHooks {
   readonly dataRng: SeededRandom;
-  /** Tells the preset the run's length for its schedules. */
-  setRun(steps: number | undefined, seconds: number | undefined): void;
+  /**
+   * Tells the preset the run's length for its schedules, and the length of an epoch when the
+   * data's length is known.
+   */
+  setRun(
+    steps: number | undefined,
+    seconds: number | undefined,
+    stepsPerEpoch: number | undefined,
+  ): void;
 }
 
 /** One batch and whether `fit` made (and must free) its tensors. */
@@ -73,7 +80,7 @@ export async function runFit(
   if (scheduleSteps === undefined && perEpoch !== undefined && Number.isFinite(epochs)) {
     scheduleSteps = perEpoch * epochs;
   }
-  hooks.setRun(o.seconds === undefined ? scheduleSteps : undefined, o.seconds);
+  hooks.setRun(o.seconds === undefined ? scheduleSteps : undefined, o.seconds, perEpoch);
   const callbacks: FitCallbacks[] = Array.isArray(o.callbacks)
     ? [...(o.callbacks as FitCallbacks[])]
     : o.callbacks === undefined
@@ -100,6 +107,8 @@ export async function runFit(
   method.stopTraining = false;
   for (const cb of callbacks) await cb.onTrainBegin?.(logs(Number.NaN));
   let applied = 0;
+  let warned = false;
+  const warn = o.onWarning ?? ((message: string): void => console.warn(message));
   try {
     outer: for (let epoch = 0; epoch < epochs; epoch++) {
       for (const cb of callbacks) await cb.onEpochBegin?.(epoch, logs(Number.NaN));
@@ -119,6 +128,11 @@ export async function runFit(
           epochLosses.push(result.loss);
         }
         progress?.update(applied, result);
+        if (result.collapse !== undefined && !warned) {
+          warned = true;
+          progress?.clear();
+          warn(`${caller}: ${result.collapse}`);
+        }
         let stop = false;
         for (const cb of callbacks) {
           if ((await cb.onBatchEnd?.(method.step, result)) === false) stop = true;
@@ -154,7 +168,7 @@ export async function runFit(
       }
     }
   } finally {
-    hooks.setRun(undefined, undefined);
+    hooks.setRun(undefined, undefined, undefined);
     progress?.end();
   }
   if (checkpoint !== undefined) await method.save(checkpoint.target);
@@ -198,6 +212,14 @@ function checkOptions(caller: string, options: FitOptions): CheckedOptions {
     checkNumber(caller, 'options.seconds', options.seconds, { greaterThan: 0 });
   const shuffle = options.shuffle ?? true;
   checkBoolean(caller, 'options.shuffle', shuffle);
+  if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
+    throw new ContrastiveError({
+      caller,
+      argument: 'options.onWarning',
+      expected: 'a function (message: string) => void',
+      received: describeValue(options.onWarning),
+    });
+  }
   const inNode =
     typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions
       ?.node === 'string';
@@ -351,7 +373,7 @@ function progressLine(
   name: string,
   totalSteps: number | undefined,
   seconds: number | undefined,
-): { update(applied: number, r: TrainStepResult): void; end(): void } | undefined {
+): { update(applied: number, r: TrainStepResult): void; clear(): void; end(): void } | undefined {
   const proc = (
     globalThis as {
       process?: { stderr?: { write(s: string): boolean; isTTY?: boolean } };
@@ -382,6 +404,11 @@ function progressLine(
         out.write(`\r${line.padEnd(lastLength)}`);
         lastLength = line.length;
       } else out.write(`${line}\n`);
+    },
+    clear() {
+      // Ends the current line, so that a warning starts on its own.
+      if (tty && lastLength > 0) out.write('\n');
+      lastLength = 0;
     },
     end() {
       if (tty && lastLength > 0) out.write('\n');

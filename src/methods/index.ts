@@ -24,6 +24,15 @@ export { SimCLRv2, simclrV2, type SimclrV2Options } from './simclr-v2.js';
 export { MOCO_DEFAULTS, MoCo, moco, type MocoOptions, type MocoVariant } from './moco.js';
 export { mocoV2 } from './moco-v2.js';
 export { BYOL, BYOL_DEFAULTS, byol, type ByolOptions } from './byol.js';
+export { SWAV_DEFAULTS, SwAV, swav, type SwavMethodOptions } from './swav.js';
+export type { RunPoint } from './parts.js';
+export {
+  DINO,
+  DINO_DEFAULTS,
+  dino,
+  type DinoMethodOptions,
+  type GradientClipMode,
+} from './dino.js';
 export { SIMSIAM_DEFAULTS, SimSiam, simsiam, type SimsiamOptions } from './simsiam.js';
 export {
   MOCO_V3_DEFAULTS,

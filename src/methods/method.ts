@@ -36,6 +36,7 @@ import type {
   StepMetrics,
   TrainStepResult,
 } from './types.js';
+import { COLLAPSE_WINDOW } from './types.js';
 import { namedWeights, type LayerWeight } from './weights.js';
 
 /** What a method's loss closure returns: the loss and, optionally, embeddings to monitor. */
@@ -44,6 +45,16 @@ export interface LossOutput {
   readonly loss: tf.Scalar;
   /** Projections whose spread {@link StepMetrics.embeddingStd} reports. */
   readonly embedding?: tf.Tensor2D;
+  /**
+   * Scalar monitors (teacher entropy, prototype usage) reported in the step's metrics under
+   * their names; read back with the loss, in the same transfer.
+   */
+  readonly monitors?: Readonly<Record<string, tf.Scalar>>;
+  /**
+   * Tensors of the forward pass `update` needs (the embeddings SwAV enqueues): kept past the
+   * gradient tape, passed to `update` when the step is applied, then disposed.
+   */
+  readonly keep?: readonly tf.Tensor[];
 }
 
 /** The defaults a method gives its options. */
@@ -56,6 +67,16 @@ export interface MethodDefaults {
   readonly weightDecay: number;
   /** The fraction of the run spent in linear warm-up. */
   readonly warmup: number;
+  /**
+   * The weight decay at the end of the run: the default optimiser's decay then follows a cosine
+   * from `weightDecay` to it (DINO's 0.04 to 0.4). Default: constant.
+   */
+  readonly weightDecayEnd?: number;
+  /**
+   * No weight decay on vectors (biases, norm scales and shifts), DINO's and timm's rule, for the
+   * default AdamW. Default `false`.
+   */
+  readonly excludeVectors?: boolean;
   /** Whether the learning rate is `learningRate x B / 256` (BYOL, SimSiam). Default `false`. */
   readonly scaleWithBatch?: boolean;
   /**
@@ -73,6 +94,8 @@ export interface StepContext {
   readonly progress: number | undefined;
   /** The target momentum of this step (methods with a target network). */
   readonly momentum: number | undefined;
+  /** The epoch of this step (0-based), when the length of an epoch is known. */
+  readonly epoch: number | undefined;
   /** The batch. */
   readonly batch: Batch;
 }
@@ -89,6 +112,7 @@ interface RunLength {
   readonly seconds?: number;
   readonly startedAt: number;
   readonly startStep: number;
+  readonly stepsPerEpoch?: number;
 }
 
 const FORMAT = 'tfjs-contrastive/checkpoint';
@@ -148,6 +172,7 @@ export abstract class SslMethod {
   private stepCount = 0;
   private skipped = 0;
   private consecutiveSkips = 0;
+  private collapsedSteps = 0;
   private ownOptimizer: tf.Optimizer | undefined;
   private lastOptimizer: tf.Optimizer | undefined;
   private recipeCache: { size: number; views: readonly ViewSpec[] } | undefined;
@@ -232,9 +257,45 @@ export abstract class SslMethod {
     prepared: tf.Tensor[],
     context: StepContext,
   ): LossOutput;
-  /** State updates after the optimiser step (EMA, enqueue). */
+  /**
+   * State updates after the optimiser step (EMA, enqueue); `kept` holds the loss's
+   * {@link LossOutput.keep} tensors (owned by the step).
+   */
+  protected update(
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    views: tf.Tensor4D[],
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    prepared: tf.Tensor[],
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    context: StepContext,
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    kept: readonly tf.Tensor[],
+  ): void {}
+  /**
+   * Sets what depends on the step count alone (which weights are frozen) before a step, and
+   * after `load` before the optimiser's slots are matched to the variables.
+   */
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  protected update(views: tf.Tensor4D[], prepared: tf.Tensor[], context: StepContext): void {}
+  protected atStep(step: number, epoch: number | undefined): void {}
+  /** Changes the gradients before the finiteness check and the optimiser (DINO clips them). */
+  protected transformGradients(grads: tf.NamedTensorMap): tf.NamedTensorMap {
+    return grads;
+  }
+  /**
+   * Whether the step's monitors say the run has collapsed, and what they saw; `fit` warns once
+   * when it has said so for {@link COLLAPSE_WINDOW} steps in a row. Default: the embeddings'
+   * spread {@link StepMetrics.embeddingStd} below a tenth of 1/sqrt(D), its value for embeddings
+   * spread over the sphere (SimSiam's criterion: every image mapped to one point).
+   */
+  protected collapseReason(metrics: StepMetrics, embeddingDim: number): string | undefined {
+    const std = metrics.embeddingStd;
+    const spread = 1 / Math.sqrt(Math.max(1, embeddingDim));
+    if (std === undefined || std >= 0.1 * spread) return undefined;
+    return (
+      `the embeddings have collapsed: their spread (embeddingStd) is ${std.toPrecision(3)}, ` +
+      `under a tenth of 1/sqrt(${embeddingDim}) = ${spread.toPrecision(3)}, for ${COLLAPSE_WINDOW} steps in a row`
+    );
+  }
   /** The target momentum at a point of the run, for methods with a target network. */
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   protected momentumAt(progress: number | undefined): number | undefined {
@@ -302,6 +363,7 @@ export abstract class SslMethod {
             o,
             this.peakLearningRate(256),
             this.options.weightDecay ?? this.activeDefaults.weightDecay,
+            this.activeDefaults.excludeVectors === true,
           );
     }
     return this.ownOptimizer;
@@ -348,7 +410,13 @@ export abstract class SslMethod {
       setLearningRate(caller, opt, lr);
     }
     const momentum = this.momentumAt(progress);
-    const baseMetrics = { learningRate: lr, ...(momentum === undefined ? {} : { momentum }) };
+    const weightDecay =
+      optimizer === undefined ? this.scheduledWeightDecay(opt, progress) : undefined;
+    const baseMetrics = {
+      learningRate: lr,
+      ...(momentum === undefined ? {} : { momentum }),
+      ...(weightDecay === undefined ? {} : { weightDecay }),
+    };
     if (b < this.minBatchSize()) {
       this.skipped++;
       return {
@@ -359,7 +427,9 @@ export abstract class SslMethod {
         metrics: { ...baseMetrics, imagesPerSecond: 0, skippedSteps: this.skipped },
       };
     }
-    const context: StepContext = { step: this.stepCount, progress, momentum, batch };
+    const epoch = this.epochOf(this.stepCount);
+    const context: StepContext = { step: this.stepCount, progress, momentum, epoch, batch };
+    this.atStep(this.stepCount, epoch);
     const views =
       batch.views === undefined
         ? multiCrop(images, { crops: this.viewSpecs(images), rng: this.augmentRng })
@@ -373,6 +443,8 @@ export abstract class SslMethod {
     const saved = buffers.map((w) => tf.clone(w.read()));
     let prepared: tf.Tensor[] = [];
     let embedding: tf.Tensor2D | undefined;
+    let monitors: [string, tf.Scalar][] = [];
+    let kept: tf.Tensor[] = [];
     let grads: tf.NamedTensorMap = {};
     let value: tf.Scalar | undefined;
     try {
@@ -380,6 +452,8 @@ export abstract class SslMethod {
       const { value: v, grads: g } = tf.variableGrads(() => {
         const out = this.loss(views, prepared, context);
         if (out.embedding !== undefined) embedding = tf.keep(out.embedding);
+        monitors = Object.entries(out.monitors ?? {}).map(([k, t]) => [k, tf.keep(t)]);
+        kept = (out.keep ?? []).map((t) => tf.keep(t));
         return out.loss;
       }, this.trainableVariables());
       value = v;
@@ -399,23 +473,28 @@ export abstract class SslMethod {
         tf.dispose(Object.values(g));
         grads = decayed;
       }
+      const transformed = this.transformGradients(grads);
+      if (transformed !== grads) {
+        tf.dispose(Object.values(grads));
+        grads = transformed;
+      }
       const probe = tf.tidy(() => {
         // 0 when the loss and every gradient are finite, NaN otherwise (x * 0 is NaN for
         // x = +-Infinity or NaN): one read-back decides whether the step is applied.
         let bad = tf.mul(v, 0);
         for (const t of Object.values(grads)) bad = tf.add(bad, tf.sum(tf.mul(t, 0)));
         const monitor = embedding === undefined ? tf.scalar(Number.NaN) : embeddingStd(embedding);
-        return tf.stack([v, bad, monitor]);
+        return tf.stack([v, bad, monitor, ...monitors.map(([, t]) => tf.reshape(t, []))]);
       });
-      const [lossValue = Number.NaN, badValue = Number.NaN, stdValue = Number.NaN] =
-        await probe.data();
+      const probed = await probe.data();
       probe.dispose();
+      const [lossValue = Number.NaN, badValue = Number.NaN, stdValue = Number.NaN] = probed;
       if (!Number.isFinite(lossValue) || !Number.isFinite(badValue)) {
         buffers.forEach((w, i) => w.write(saved[i] as tf.Tensor));
         return this.skip(caller, baseMetrics);
       }
       opt.applyGradients(grads);
-      this.update(views, prepared, context);
+      this.update(views, prepared, context, kept);
       this.stepCount++;
       this.consecutiveSkips = 0;
       const seconds = Math.max(now() - started, 1e-9);
@@ -424,9 +503,20 @@ export abstract class SslMethod {
         imagesPerSecond: b / seconds,
         skippedSteps: this.skipped,
         ...(Number.isFinite(stdValue) ? { embeddingStd: stdValue } : {}),
+        ...Object.fromEntries(monitors.map(([k], i) => [k, probed[3 + i] as number])),
         ...this.extraMetrics(),
       };
-      return { loss: lossValue, skipped: false, step: this.stepCount, metrics };
+      const reason = this.collapseReason(metrics, embedding?.shape[1] ?? 0);
+      this.collapsedSteps = reason === undefined ? 0 : this.collapsedSteps + 1;
+      return {
+        loss: lossValue,
+        skipped: false,
+        step: this.stepCount,
+        metrics,
+        ...(reason !== undefined && this.collapsedSteps >= COLLAPSE_WINDOW
+          ? { collapse: reason }
+          : {}),
+      };
     } finally {
       tf.dispose([
         ...(batch.views === undefined ? views : []),
@@ -436,6 +526,7 @@ export abstract class SslMethod {
       ]);
       if (value !== undefined) value.dispose();
       if (embedding !== undefined) embedding.dispose();
+      tf.dispose([...monitors.map(([, t]) => t), ...kept]);
     }
   }
 
@@ -460,11 +551,11 @@ export abstract class SslMethod {
     this.checkAlive(`${this.name}.fit`);
     return runFit(this, data, options, {
       dataRng: this.dataRng,
-      setRun: (steps, seconds) => {
+      setRun: (steps, seconds, stepsPerEpoch) => {
         this.run =
-          steps === undefined && seconds === undefined
+          steps === undefined && seconds === undefined && stepsPerEpoch === undefined
             ? undefined
-            : { steps, seconds, startedAt: now(), startStep: this.stepCount };
+            : { steps, seconds, stepsPerEpoch, startedAt: now(), startStep: this.stepCount };
       },
     });
   }
@@ -630,6 +721,9 @@ export abstract class SslMethod {
         );
         this.restorePart(key, { config: partConfig, tensors: partTensors });
       }
+      this.stepCount = cfg['step'] as number;
+      this.skipped = cfg['skipped'] as number;
+      this.atStep(this.stepCount, this.epochOf(this.stepCount));
       const opt = cfg['optimizer'] as {
         className: string;
         slots: string[];
@@ -650,8 +744,6 @@ export abstract class SslMethod {
         );
         this.lastOptimizer = target;
       }
-      this.stepCount = cfg['step'] as number;
-      this.skipped = cfg['skipped'] as number;
       const rng = cfg['rng'] as Record<string, number[]>;
       this.augmentRng.setState(rng['augment'] as unknown as SeededRandomState);
       this.dataRng.setState(rng['data'] as unknown as SeededRandomState);
@@ -700,6 +792,38 @@ export abstract class SslMethod {
     const small = this.defaults.smallImages;
     const size = this.imageSize;
     return small !== undefined && size !== undefined && size < 96 ? small : this.defaults;
+  }
+
+  /**
+   * The epoch of a step (0-based) when the length of an epoch is known: from `fit` (a tensor or
+   * an array of batches) or the `stepsPerEpoch` option.
+   */
+  protected epochOf(step: number): number | undefined {
+    const per = this.run?.stepsPerEpoch ?? this.options.stepsPerEpoch;
+    if (per === undefined) return undefined;
+    // fit's epochs start at the run's first step.
+    const start = this.run?.stepsPerEpoch === undefined ? 0 : this.run.startStep;
+    return Math.floor(Math.max(0, step - start) / per);
+  }
+
+  /**
+   * Sets the default optimiser's weight decay for this step when the method schedules it
+   * (`weightDecayEnd`): a cosine from the start value to the end over the run. Returns it.
+   */
+  private scheduledWeightDecay(
+    opt: tf.Optimizer,
+    progress: number | undefined,
+  ): number | undefined {
+    const end = this.activeDefaults.weightDecayEnd;
+    if (end === undefined || opt !== this.ownOptimizer || isOptimizer(this.options.optimizer))
+      return undefined;
+    const setter = (opt as { setWeightDecay?: (wd: number) => void }).setWeightDecay;
+    if (typeof setter !== 'function') return undefined;
+    const start = this.options.weightDecay ?? this.activeDefaults.weightDecay;
+    const t = progress ?? 0;
+    const wd = end + ((start - end) * (1 + Math.cos(Math.PI * t))) / 2;
+    setter.call(opt, wd);
+    return wd;
   }
 
   private learningRateAt(progress: number | undefined, batch: number): number {

@@ -1,13 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { mocoV1Recipe, type ViewSpec } from '../augment/index.js';
-import {
-  ContrastiveError,
-  checkNumber,
-  l2Normalize,
-  type ComponentState,
-  type JsonValue,
-} from '../core/index.js';
+import { checkNumber, l2Normalize, type ComponentState, type JsonValue } from '../core/index.js';
 import {
   mlpHead,
   randomPermutation,
@@ -24,6 +18,7 @@ import {
   type StatefulPart,
   type StepContext,
 } from './method.js';
+import { restoredQueue } from './parts.js';
 import { defaultRecipe } from './simclr.js';
 import type { SslMethodOptions } from './types.js';
 
@@ -267,18 +262,7 @@ export class MoCo extends SslMethod {
       super.restorePart(name, state);
       return;
     }
-    const restored = MomentumQueue.fromState(state);
-    if (restored.size !== this.queueRef.size || restored.dim !== this.queueRef.dim) {
-      restored.dispose();
-      throw new ContrastiveError({
-        caller: `${this.name}.load`,
-        argument: 'source',
-        expected: `a queue of ${this.queueRef.size} x ${this.queueRef.dim} keys`,
-        received: `one of ${restored.size} x ${restored.dim}`,
-      });
-    }
-    this.queueRef.dispose();
-    this.queueRef = restored;
+    this.queueRef = restoredQueue(`${this.name}.load`, this.queueRef, state);
   }
 
   protected override disposeParts(): void {

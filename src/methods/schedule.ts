@@ -13,10 +13,11 @@ export function buildOptimizer(
   name: OptimizerName,
   learningRate: number,
   weightDecay: number,
+  excludeVectors = false,
 ): tf.Optimizer {
   switch (name) {
     case 'adamw':
-      return adamw({ learningRate, weightDecay });
+      return adamw({ learningRate, weightDecay, excludeVectors });
     case 'adam':
       return adamw({ learningRate, weightDecay: 0 });
     case 'sgd':

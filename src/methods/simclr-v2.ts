@@ -11,6 +11,7 @@ import { simclrV2Projector } from '../layers/index.js';
 import { infoNce } from '../losses/index.js';
 import { MomentumQueue, cloneAsMomentumEncoder, emaUpdate } from '../state/index.js';
 import { outputWidth, type LossOutput, type StatefulPart, type StepContext } from './method.js';
+import { restoredQueue } from './parts.js';
 import { SimCLR, type SimclrOptions } from './simclr.js';
 
 /** Options of {@link simclrV2}. */
@@ -168,9 +169,7 @@ export class SimCLRv2 extends SimCLR {
       super.restorePart(name, state);
       return;
     }
-    const restored = MomentumQueue.fromState(state);
-    memory.queue.dispose();
-    memory.queue = restored;
+    memory.queue = restoredQueue(`${this.name}.load`, memory.queue, state);
   }
 
   protected override disposeParts(): void {

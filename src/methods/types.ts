@@ -33,7 +33,12 @@ export interface StepMetrics {
    * L2-normalised outputs, averaged (0 = collapsed, about 1/sqrt(D) when spread out).
    */
   readonly embeddingStd?: number;
-  /** Method-specific values (e.g. `queueFill`). */
+  /**
+   * The weight decay of this step, for a method whose default optimiser follows a weight-decay
+   * schedule (DINO: 0.04 to 0.4 by a cosine).
+   */
+  readonly weightDecay?: number;
+  /** Method-specific values (e.g. `queueFill`, `teacherEntropy`, `prototypeUsage`). */
   readonly [name: string]: number | undefined;
 }
 
@@ -49,7 +54,16 @@ export interface TrainStepResult {
   readonly step: number;
   /** Learning rate, momentum, images/s, collapse monitors. */
   readonly metrics: StepMetrics;
+  /**
+   * Set when the method's collapse monitors have said "collapsed" for
+   * {@link COLLAPSE_WINDOW} applied steps in a row: what they saw (e.g. "teacher entropy 0.003
+   * of log K = 6.93"). `fit` warns once per run with it.
+   */
+  readonly collapse?: string;
 }
+
+/** The number of applied steps in a row a collapse monitor must fire before a step reports it. */
+export const COLLAPSE_WINDOW = 20;
 
 /** An optimiser by name, built by the preset with its learning rate and weight decay. */
 export type OptimizerName = 'adamw' | 'adam' | 'sgd' | 'momentum' | 'lars';
@@ -90,6 +104,12 @@ export interface SslMethodOptions {
    * learning rate stays at its peak after warm-up and the momentum at its base value.
    */
   readonly totalSteps?: number;
+  /**
+   * Steps in an epoch, for the schedules a method counts in epochs (DINO's frozen last layer,
+   * SwAV's queue start) when `trainStep` is called directly. `fit` sets it when the data's length
+   * is known (a tensor or an array of batches).
+   */
+  readonly stepsPerEpoch?: number;
   /** Seed of the augmentation and of every other random choice of the preset. Default `0`. */
   readonly seed?: number;
   /**
@@ -181,6 +201,11 @@ export interface FitOptions {
       };
   /** A progress line in Node (steps, loss, images/s, time left). Default `true` in Node. */
   readonly progress?: boolean;
+  /**
+   * Where the run's one collapse warning goes (see {@link TrainStepResult.collapse}). Default
+   * `console.warn`.
+   */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** What {@link SslMethod.fit} resolves to. */

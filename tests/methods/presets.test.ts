@@ -18,6 +18,8 @@ import {
   simclr,
   simclrV2,
   simsiam,
+  swav,
+  dino,
   type SslMethod,
   type SslMethodOptions,
 } from '../../src/methods/index.js';
@@ -41,6 +43,28 @@ export const PRESETS: Record<string, Build> = {
   byol: (o) => byol({ ...o, projectionDim: 8, hiddenDim: 16 }),
   simsiam: (o) => simsiam(o),
   mocoV3: (o) => mocoV3({ ...o, projectionDim: 8, hiddenDim: 16 }),
+  swav: (o) => swav({ ...o, projectionDim: 8, prototypes: 12, localCrops: 2 }),
+  swavQueue: (o) =>
+    swav({
+      ...o,
+      projectionDim: 8,
+      prototypes: 12,
+      localCrops: 2,
+      freezePrototypesSteps: 0,
+      queueSize: 12,
+      queueStart: { step: 0 },
+    }),
+  dino: (o) => dino({ ...o, outDim: 16, hiddenDim: 16, bottleneckDim: 8, localCrops: 2 }),
+  dinoGlobalClip: (o) =>
+    dino({
+      ...o,
+      outDim: 16,
+      hiddenDim: 16,
+      bottleneckDim: 8,
+      localCrops: 0,
+      clipMode: 'global',
+      freezeLastLayerUntil: { step: 0 },
+    }),
 };
 
 const batchOf = (seed: number, n = BATCH): { images: tf.Tensor4D } => ({

@@ -1,0 +1,67 @@
+import {
+  ContrastiveError,
+  checkNumber,
+  describeValue,
+  type ComponentState,
+} from '../core/index.js';
+import { MomentumQueue } from '../state/index.js';
+
+/**
+ * A queue restored from a checkpoint's state in place of `current`, which it disposes: the same
+ * length and key width, or a ContrastiveError naming the checkpoint (and `current` stays).
+ *
+ * @internal
+ */
+export function restoredQueue(
+  caller: string,
+  current: MomentumQueue,
+  state: ComponentState,
+): MomentumQueue {
+  const restored = MomentumQueue.fromState(state);
+  if (restored.size !== current.size || restored.dim !== current.dim) {
+    restored.dispose();
+    throw new ContrastiveError({
+      caller,
+      argument: 'source',
+      expected: `a queue of ${current.size} x ${current.dim} keys`,
+      received: `one of ${restored.size} x ${restored.dim}`,
+    });
+  }
+  current.dispose();
+  return restored;
+}
+
+/**
+ * A point of a run, at an epoch (the unit of the papers' released schedules) or a step: where
+ * SwAV's queue starts, where DINO's last layer stops being frozen.
+ */
+export type RunPoint = { readonly epoch: number } | { readonly step: number };
+
+/** Checks a {@link RunPoint} option. @internal */
+export function checkRunPoint(caller: string, argument: string, point: unknown): RunPoint {
+  const p = point as Partial<{ epoch: number; step: number }> | null;
+  const keys = p !== null && typeof p === 'object' ? Object.keys(p) : [];
+  const key = keys[0];
+  if (keys.length !== 1 || (key !== 'epoch' && key !== 'step')) {
+    throw new ContrastiveError({
+      caller,
+      argument,
+      expected: '{ epoch: n } or { step: n }',
+      received: describeValue(point),
+    });
+  }
+  checkNumber(caller, `${argument}.${key}`, p?.[key], { integer: true, min: 0 });
+  return point as RunPoint;
+}
+
+/**
+ * Whether a run at `step` (in `epoch`, when the length of an epoch is known) has reached
+ * `point`. An epoch point other than 0 is not reached while the epoch is unknown.
+ *
+ * @internal
+ */
+export function reached(point: RunPoint, step: number, epoch: number | undefined): boolean {
+  if ('step' in point) return step >= point.step;
+  if (point.epoch === 0) return true;
+  return epoch !== undefined && epoch >= point.epoch;
+}
