@@ -162,6 +162,16 @@ async function main(): Promise<void> {
     ...(steps === undefined ? { seconds: minutes * 60 } : { steps }),
     batchSize,
     progress: true,
+    callbacks: {
+      // The step's monitors every 25 steps (collapse monitors, schedules) on their own line.
+      onBatchEnd: (step, r) => {
+        if (step % 25 !== 0) return;
+        const shown = Object.entries(r.metrics)
+          .filter(([k]) => !['imagesPerSecond', 'skippedSteps'].includes(k))
+          .map(([k, v]) => `${k} ${(v ?? Number.NaN).toPrecision(4)}`);
+        console.log(`\nstep ${step}: loss ${r.loss.toFixed(4)}, ${shown.join(', ')}`);
+      },
+    },
   });
   const trainSeconds = (performance.now() - started) / 1000;
   reestimateBatchNorm(encoder, bnImages, { batchSize: 256 });

@@ -269,7 +269,7 @@ export class SwAV extends SslMethod {
     const prototypeUsage = tf.div<tf.Scalar>(used, Math.min(b, k));
     return {
       loss,
-      embedding: embeddings[0] as tf.Tensor2D,
+      embedding: embeddings[0],
       monitors: { prototypeUsage },
       keep: this.queueStarted(context) ? embeddings.slice(0, 2).map((z) => stopGradient(z)) : [],
     };
