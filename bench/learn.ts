@@ -148,6 +148,12 @@ async function main(): Promise<void> {
   set('localCrops', optional('local-crops'));
   set('freezePrototypesSteps', optional('freeze-prototypes'));
   set('outDim', optional('out-dim'));
+  set('teacherTemperature', optional('teacher-temp'));
+  set('warmupTeacherTemperature', optional('warmup-teacher-temp'));
+  set(
+    'queueStart',
+    optional('queue-start') === undefined ? undefined : { step: optional('queue-start') },
+  );
   set('optimizer', args.get('optimizer'));
   const method = build({
     encoder,

@@ -27,7 +27,7 @@ import {
   type StepContext,
 } from './method.js';
 import { checkRunPoint, reached, type RunPoint } from './parts.js';
-import type { SslMethodOptions, StepMetrics } from './types.js';
+import { COLLAPSE_WINDOW, type SslMethodOptions, type StepMetrics } from './types.js';
 
 /** How DINO clips gradients: each parameter's own norm (the released code) or all together. */
 export type GradientClipMode = 'parameter' | 'global';
@@ -381,10 +381,14 @@ export class DINO extends SslMethod {
     const h = metrics['teacherEntropy'];
     const logK = Math.log(this.centerRef.dim);
     if (h !== undefined && (h < 0.02 * logK || h > 0.98 * logK)) {
-      const kind = h < 0.02 * logK ? 'one output for every image' : 'uniform over the outputs';
+      const uniform = h > 0.98 * logK;
+      const kind = uniform ? 'uniform over the outputs' : 'one output for every image';
+      const advice = uniform
+        ? 'a lower teacher temperature sharpens it'
+        : 'a higher teacher temperature or a faster center (lower centerMomentum) spreads it';
       return (
         `the teacher has collapsed (${kind}): its entropy is ${h.toPrecision(3)} of ` +
-        `log K = ${logK.toPrecision(3)}; try a lower teacher temperature, or a stronger center momentum`
+        `log K = ${logK.toPrecision(3)} for ${COLLAPSE_WINDOW} steps in a row; ${advice}`
       );
     }
     return super.collapseReason(metrics, embeddingDim);

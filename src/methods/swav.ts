@@ -9,7 +9,7 @@ import { SslMethod, type LossOutput, type MethodDefaults, type StatefulPart } fr
 import type { StepContext } from './method.js';
 import { checkRunPoint, reached, restoredQueue, type RunPoint } from './parts.js';
 import { projectionDims } from './simclr.js';
-import type { SslMethodOptions, StepMetrics } from './types.js';
+import { COLLAPSE_WINDOW, type SslMethodOptions, type StepMetrics } from './types.js';
 
 /** Options of {@link swav}. */
 export interface SwavMethodOptions extends SslMethodOptions {
@@ -299,7 +299,7 @@ export class SwAV extends SslMethod {
     if (usage !== undefined && possible > 1 && usage * possible < 1.5) {
       return (
         'the codes have collapsed: every image of the batch goes to one prototype ' +
-        `(prototypeUsage ${usage.toPrecision(3)} = 1 / ${possible})`
+        `(prototypeUsage ${usage.toPrecision(3)} = 1 / ${possible}) for ${COLLAPSE_WINDOW} steps in a row`
       );
     }
     return super.collapseReason(metrics, embeddingDim);
