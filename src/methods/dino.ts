@@ -10,7 +10,7 @@ import {
   type JsonValue,
 } from '../core/index.js';
 import { teacherEntropy, teacherStudentKl } from '../eval/collapse.js';
-import { dinoHead, registerLayers, trainableFromStep } from '../layers/index.js';
+import { dinoHead, registerLayers } from '../layers/index.js';
 import { dinoLoss } from '../losses/index.js';
 import {
   Center,
@@ -302,7 +302,7 @@ export class DINO extends SslMethod {
   }
 
   protected override atStep(step: number, epoch: number | undefined): void {
-    trainableFromStep(this.lastLayer, reached(this.freezeLastLayerUntil, step, epoch) ? 1 : 0, 1);
+    this.lastLayer.trainable = reached(this.freezeLastLayerUntil, step, epoch);
   }
 
   protected override prepare(views: tf.Tensor4D[]): tf.Tensor[] {

@@ -210,6 +210,11 @@ export abstract class SslMethod {
       checkNumber(caller, 'options.warmup', options.warmup, { min: 0 });
     if (options.totalSteps !== undefined)
       checkNumber(caller, 'options.totalSteps', options.totalSteps, { integer: true, min: 1 });
+    if (options.stepsPerEpoch !== undefined)
+      checkNumber(caller, 'options.stepsPerEpoch', options.stepsPerEpoch, {
+        integer: true,
+        min: 1,
+      });
     if (options.maxConsecutiveSkips !== undefined) {
       checkNumber(caller, 'options.maxConsecutiveSkips', options.maxConsecutiveSkips, {
         integer: true,
@@ -283,7 +288,8 @@ export abstract class SslMethod {
   }
   /**
    * Whether the step's monitors say the run has collapsed, and what they saw; `fit` warns once
-   * when it has said so for {@link COLLAPSE_WINDOW} steps in a row. Default: the embeddings'
+   * when it has said so for {@link COLLAPSE_WINDOW} steps in a row after the learning rate's
+   * warm-up (during which the monitors describe the initialisation). Default: the embeddings'
    * spread {@link StepMetrics.embeddingStd} below a tenth of 1/sqrt(D), its value for embeddings
    * spread over the sphere (SimSiam's criterion: every image mapped to one point).
    */
@@ -506,7 +512,10 @@ export abstract class SslMethod {
         ...Object.fromEntries(monitors.map(([k], i) => [k, probed[3 + i] as number])),
         ...this.extraMetrics(),
       };
-      const reason = this.collapseReason(metrics, embedding?.shape[1] ?? 0);
+      // The monitors describe the initialisation during the warm-up: judged only after it.
+      const reason = this.inWarmup(context.step, progress)
+        ? undefined
+        : this.collapseReason(metrics, embedding?.shape[1] ?? 0);
       this.collapsedSteps = reason === undefined ? 0 : this.collapsedSteps + 1;
       return {
         loss: lossValue,
@@ -795,15 +804,14 @@ export abstract class SslMethod {
   }
 
   /**
-   * The epoch of a step (0-based) when the length of an epoch is known: from `fit` (a tensor or
-   * an array of batches) or the `stepsPerEpoch` option.
+   * The epoch of a step (0-based, over all the steps the preset has trained, across resumed runs)
+   * when the length of an epoch is known: from `fit` (a tensor or an array of batches) or the
+   * `stepsPerEpoch` option.
    */
   protected epochOf(step: number): number | undefined {
     const per = this.run?.stepsPerEpoch ?? this.options.stepsPerEpoch;
-    if (per === undefined) return undefined;
-    // fit's epochs start at the run's first step.
-    const start = this.run?.stepsPerEpoch === undefined ? 0 : this.run.startStep;
-    return Math.floor(Math.max(0, step - start) / per);
+    // Counted from the preset's first step, so that a resumed run continues its epochs.
+    return per === undefined ? undefined : Math.floor(step / per);
   }
 
   /**
@@ -824,6 +832,13 @@ export abstract class SslMethod {
     const wd = end + ((start - end) * (1 + Math.cos(Math.PI * t))) / 2;
     setter.call(opt, wd);
     return wd;
+  }
+
+  /** Whether a step is in the learning rate's warm-up. */
+  private inWarmup(step: number, progress: number | undefined): boolean {
+    const warmup = this.options.warmup ?? this.activeDefaults.warmup;
+    if (warmup >= 1) return step < warmup;
+    return progress !== undefined && progress < warmup;
   }
 
   private learningRateAt(progress: number | undefined, batch: number): number {

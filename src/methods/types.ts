@@ -56,7 +56,7 @@ export interface TrainStepResult {
   readonly metrics: StepMetrics;
   /**
    * Set when the method's collapse monitors have said "collapsed" for
-   * {@link COLLAPSE_WINDOW} applied steps in a row: what they saw (e.g. "teacher entropy 0.003
+   * {@link COLLAPSE_WINDOW} applied steps in a row after the learning rate's warm-up: what they saw (e.g. "teacher entropy 0.003
    * of log K = 6.93"). `fit` warns once per run with it.
    */
   readonly collapse?: string;

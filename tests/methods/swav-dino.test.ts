@@ -142,6 +142,38 @@ describeBackends('swav and dino presets', ({ tol }) => {
     encoder.dispose();
   });
 
+  it('dino: epochs count across a resumed run, and from stepsPerEpoch in a loop of trainStep', async () => {
+    const x = images(12, 9);
+    const encoderA = conv();
+    const first = dino({ encoder: encoderA, ...tinyDino, seed: 4 });
+    await first.fit(x, { epochs: 1, batchSize: 6, progress: false });
+    expect(first.lastLayer.trainable).toBe(false); // epoch 0 only so far
+    const bytes = await first.save();
+    const encoderB = conv();
+    const resumed = dino({ encoder: encoderB, ...tinyDino, seed: 4 });
+    await resumed.load(bytes);
+    const trainable: boolean[] = [];
+    await resumed.fit(x, {
+      epochs: 1,
+      batchSize: 6,
+      progress: false,
+      callbacks: { onBatchEnd: () => void trainable.push(resumed.lastLayer.trainable) },
+    });
+    expect(trainable).toEqual([true, true]); // steps 2 and 3: the preset's epoch 1
+    const encoderC = conv();
+    const looped = dino({ encoder: encoderC, ...tinyDino, stepsPerEpoch: 2 });
+    const states: boolean[] = [];
+    for (let i = 0; i < 3; i++) {
+      await looped.trainStep({ images: x });
+      states.push(looped.lastLayer.trainable);
+    }
+    expect(states).toEqual([false, false, true]);
+    expect(() => dino({ encoder: encoderC, stepsPerEpoch: 0 })).toThrow(/options\.stepsPerEpoch/);
+    x.dispose();
+    [first, resumed, looped].forEach((m) => m.dispose());
+    [encoderA, encoderB, encoderC].forEach((e) => e.dispose());
+  });
+
   it('dino: the teacher moves only by the EMA of the student, the center by the teacher outputs', async () => {
     const encoder = conv();
     const method = dino({ encoder, ...tinyDino, momentum: 0.9, totalSteps: 10 });
