@@ -306,6 +306,33 @@ describeBackends('swav and dino presets', ({ tol }) => {
     b.dispose();
   });
 
+  it('dino and swav train a tinyVit (multi-crop views of two sizes through one ViT)', async () => {
+    const x = images(6, 10);
+    for (const build of [
+      (e: tfl.LayersModel) => dino({ encoder: e, ...tinyDino, freezeLastLayerUntil: { step: 0 } }),
+      (e: tfl.LayersModel) => swav({ encoder: e, ...small, freezePrototypesSteps: 0 }),
+    ]) {
+      const encoder = tinyVit({
+        inputShape: [8, 8, 1],
+        patchSize: 2,
+        dim: 8,
+        depth: 1,
+        heads: 2,
+        seed: 1,
+      });
+      const method = build(encoder);
+      const before = encoder.trainableWeights.map((w) => values(w.read()));
+      const result = await method.trainStep({ images: x });
+      expect(result.skipped).toBe(false);
+      expect(Number.isFinite(result.loss)).toBe(true);
+      const after = encoder.trainableWeights.map((w) => values(w.read()));
+      expect(after.every((w, i) => w.join() !== before[i]!.join())).toBe(true);
+      method.dispose();
+      encoder.dispose();
+    }
+    x.dispose();
+  });
+
   it('bad options raise ContrastiveError naming the argument', () => {
     const encoder = conv();
     expect(() => swav({ encoder, queueStart: { epochs: 2 } as never })).toThrow(
