@@ -103,7 +103,7 @@ export const DINO_DEFAULTS: MethodDefaults = {
 
 /**
  * DINO (Caron et al., ICCV 2021): self-distillation without labels. A student (encoder + DINO
- * head, {@link index!dinoHead}) sees all crops; a teacher, the student's exponential moving average
+ * head, {@link layers!dinoHead}) sees all crops; a teacher, the student's exponential moving average
  * (momentum 0.996 rising to 1 by a cosine), sees the two global crops; the student's softmax at
  * temperature 0.1 predicts the teacher's centred, sharpened softmax over K outputs, summed over
  * every pair of a teacher crop and a different student crop ({@link index!dinoLoss}). The center

@@ -19,6 +19,7 @@ export type {
   StepMetrics,
   TrainStepResult,
 } from './types.js';
+export { COLLAPSE_WINDOW } from './types.js';
 export { SIMCLR_DEFAULTS, SimCLR, simclr, type SimclrOptions } from './simclr.js';
 export { SimCLRv2, simclrV2, type SimclrV2Options } from './simclr-v2.js';
 export { MOCO_DEFAULTS, MoCo, moco, type MocoOptions, type MocoVariant } from './moco.js';

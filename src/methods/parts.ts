@@ -35,7 +35,15 @@ export function restoredQueue(
  * A point of a run, at an epoch (the unit of the papers' released schedules) or a step: where
  * SwAV's queue starts, where DINO's last layer stops being frozen.
  */
-export type RunPoint = { readonly epoch: number } | { readonly step: number };
+export type RunPoint =
+  | {
+      /** The first step of this epoch (0-based; needs the length of an epoch). */
+      readonly epoch: number;
+    }
+  | {
+      /** This step (0-based: the steps applied before it). */
+      readonly step: number;
+    };
 
 /** Checks a {@link RunPoint} option. @internal */
 export function checkRunPoint(caller: string, argument: string, point: unknown): RunPoint {

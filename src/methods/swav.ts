@@ -69,7 +69,7 @@ export const SWAV_DEFAULTS: MethodDefaults = {
  * prediction, {@link index!swavLoss}). Multi-crop: 2 global and 6 local crops, the crops of one
  * size through the networks as one batch (as the released code groups them by resolution).
  *
- * As facebookresearch/swav: the prototypes are a bias-free linear layer ({@link index!Prototypes}),
+ * As facebookresearch/swav: the prototypes are a bias-free linear layer ({@link layers!Prototypes}),
  * normalised to unit length after every step (the released code normalises before each
  * forward pass: the same sequence), and frozen for the first 313 steps. The optional queue
  * (`queueSize`) starts empty at `queueStart` (epoch 15), stores the global crops' embeddings,
