@@ -26,7 +26,7 @@ import {
   type StatefulPart,
   type StepContext,
 } from './method.js';
-import { checkRunPoint, reached, type RunPoint } from './parts.js';
+import { checkRunPoint, outputsBySize, reached, type RunPoint } from './parts.js';
 import { COLLAPSE_WINDOW, type SslMethodOptions, type StepMetrics } from './types.js';
 
 /** How DINO clips gradients: each parameter's own norm (the released code) or all together. */
@@ -306,21 +306,15 @@ export class DINO extends SslMethod {
   }
 
   protected override prepare(views: tf.Tensor4D[]): tf.Tensor[] {
-    const globals = tf.concat(views.slice(0, 2), 0);
-    const t = SslMethod.train(this.teacherHead, SslMethod.train(this.teacherEncoder, globals));
-    const b = (views[0] as tf.Tensor4D).shape[0];
-    return [tf.slice(t, [0, 0], [b, -1]), tf.slice(t, [b, 0], [b, -1])];
+    return outputsBySize(views.slice(0, 2), (x) =>
+      SslMethod.train(this.teacherHead, SslMethod.train(this.teacherEncoder, x)),
+    );
   }
 
   protected loss(views: tf.Tensor4D[], prepared: tf.Tensor[], context: StepContext): LossOutput {
-    const b = (views[0] as tf.Tensor4D).shape[0];
-    const student: tf.Tensor2D[] = [];
-    for (const group of [views.slice(0, 2), views.slice(2)]) {
-      if (group.length === 0) continue;
-      const x = group.length === 1 ? (group[0] as tf.Tensor4D) : tf.concat(group, 0);
-      const s = SslMethod.train(this.head, SslMethod.train(this.encoder, x));
-      for (let i = 0; i < group.length; i++) student.push(tf.slice(s, [i * b, 0], [b, -1]));
-    }
+    const student = outputsBySize(views, (x) =>
+      SslMethod.train(this.head, SslMethod.train(this.encoder, x)),
+    );
     const teacher = prepared as tf.Tensor2D[];
     const tau = this.teacherTemperatureAt(context.step, context.progress);
     this.teacherTemperatureNow = tau;

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import {
   ContrastiveError,
   checkNumber,
@@ -72,4 +73,28 @@ export function reached(point: RunPoint, step: number, epoch: number | undefined
   if ('step' in point) return step >= point.step;
   if (point.epoch === 0) return true;
   return epoch !== undefined && epoch >= point.epoch;
+}
+
+/**
+ * `apply` of every view, with the consecutive views of one size concatenated into one batch (as
+ * SwAV's and DINO's released code run the crops of one resolution together, so batch norm sees
+ * them together), split back into one [B, D] output per view.
+ *
+ * @internal
+ */
+export function outputsBySize(
+  views: readonly tf.Tensor4D[],
+  apply: (x: tf.Tensor4D) => tf.Tensor2D,
+): tf.Tensor2D[] {
+  const groups: tf.Tensor4D[][] = [];
+  for (const v of views) {
+    const last = groups[groups.length - 1];
+    if (last !== undefined && (last[0] as tf.Tensor4D).shape[1] === v.shape[1]) last.push(v);
+    else groups.push([v]);
+  }
+  return groups.flatMap((group) => {
+    const b = (group[0] as tf.Tensor4D).shape[0];
+    const out = apply(group.length === 1 ? (group[0] as tf.Tensor4D) : tf.concat(group, 0));
+    return group.length === 1 ? [out] : group.map((_, i) => tf.slice(out, [i * b, 0], [b, -1]));
+  });
 }

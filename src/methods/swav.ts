@@ -7,7 +7,7 @@ import { sinkhorn, swavLoss } from '../losses/index.js';
 import { MomentumQueue } from '../state/index.js';
 import { SslMethod, type LossOutput, type MethodDefaults, type StatefulPart } from './method.js';
 import type { StepContext } from './method.js';
-import { checkRunPoint, reached, restoredQueue, type RunPoint } from './parts.js';
+import { checkRunPoint, outputsBySize, reached, restoredQueue, type RunPoint } from './parts.js';
 import { projectionDims } from './simclr.js';
 import { COLLAPSE_WINDOW, type SslMethodOptions, type StepMetrics } from './types.js';
 
@@ -236,24 +236,10 @@ export class SwAV extends SslMethod {
   protected loss(views: tf.Tensor4D[], prepared: tf.Tensor[], context: StepContext): LossOutput {
     const b = (views[0] as tf.Tensor4D).shape[0];
     this.lastBatch = b;
-    // Crops of one size as one batch (batch norm sees them together, as in the released code).
-    const groups: tf.Tensor4D[][] = [];
-    for (const v of views) {
-      const last = groups[groups.length - 1];
-      if (last !== undefined && (last[0] as tf.Tensor4D).shape[1] === v.shape[1]) last.push(v);
-      else groups.push([v]);
-    }
-    const embeddings: tf.Tensor2D[] = [];
-    const scores: tf.Tensor2D[] = [];
-    for (const group of groups) {
-      const x = group.length === 1 ? (group[0] as tf.Tensor4D) : tf.concat(group, 0);
-      const z = SslMethod.train(this.projector, SslMethod.train(this.encoder, x));
-      const s = SslMethod.train(this.prototypes, z);
-      for (let i = 0; i < group.length; i++) {
-        embeddings.push(tf.slice(z, [i * b, 0], [b, -1]));
-        scores.push(tf.slice(s, [i * b, 0], [b, -1]));
-      }
-    }
+    const embeddings = outputsBySize(views, (x) =>
+      SslMethod.train(this.projector, SslMethod.train(this.encoder, x)),
+    );
+    const scores = embeddings.map((z) => SslMethod.train(this.prototypes, z));
     const loss = swavLoss(scores, {
       temperature: this.temperature,
       epsilon: this.epsilon,
