@@ -2,15 +2,16 @@
 """PyTorch twin of the learning benchmark (bench/learn.ts).
 
 Pre-trains the same small conv net with the same method preset (simclr, byol, mocoV2, moco, mocoV3,
-simsiam) on Fashion-MNIST for a wall-clock budget on the same CPU threads, then reports the
-same weighted kNN numbers as bench/learn.ts: raw pixels, the random initialisation and the
+simsiam, swav, dino) on Fashion-MNIST for a wall-clock budget on the same CPU threads, then reports
+the same weighted kNN numbers as bench/learn.ts: raw pixels, the random initialisation and the
 trained backbone (batch-norm statistics re-estimated on clean training images for both).
 
   /usr/bin/python3 scripts/twin/twin.py --method simclr --minutes 5
 
 Flags mirror bench/learn.ts: --method --minutes --batch --seed --knn-train --knn-test --out, and
-the preset overrides --lr --temperature --momentum --queue --warmup --wd --optimizer --bn-groups.
-See scripts/twin/README.md.
+the preset overrides --lr --temperature --momentum --queue --warmup --wd --optimizer --bn-groups
+--prototypes --local-crops --freeze-prototypes --queue-start --out-dim --teacher-temp
+--warmup-teacher-temp. See scripts/twin/README.md.
 """
 import argparse
 import copy
@@ -209,6 +210,12 @@ def split_bn_apply(model, x, groups, permutation=None):
 # ---------------------------------------------------------------------------------- augmentation
 
 
+def local_crop_size(size):
+    """src/augment/recipes.ts localCropSize: the side of a local crop, 96/224 of the global one
+    (Math.round, half up), at least 4."""
+    return max(4, int(math.floor(96 / 224 * size + 0.5)))
+
+
 class SmallImageRecipe:
     """src/augment/recipes.ts smallImageRecipe for one channel, with the operations of
     src/augment/ops.ts, drawn per image and applied batched.
@@ -219,11 +226,14 @@ class SmallImageRecipe:
     contrast (c x + (1 - c) mean of the image, clipped), b and c uniform in [0.6, 1.4], in a random
     order per image; a 3-tap Gaussian blur with reflect padding, sigma uniform in [0.1, 2]
     (p 0.5); BYOL's asymmetric pair: view 1 always blurred, view 2 blurred with p 0.1 and
-    solarised (x >= 0.5 -> 1 - x) with p 0.2.
+    solarised (x >= 0.5 -> 1 - x) with p 0.2. With `local_crops` (the `localCrops` option, SwAV
+    and DINO): that many local views after the two global ones, of side
+    local_crop_size(size) (12 for 28 px), crop area scale [0.1, 0.3], the same flip and jitter,
+    blur p 0.5 (3 taps), no solarisation.
     """
 
     def __init__(self, rng, size=28, asymmetric=False, scale=(0.3, 1.0), ratio=(3 / 4, 4 / 3),
-                 flip=0.5, jitter=(0.4, 0.4, 0.8)):
+                 flip=0.5, jitter=(0.4, 0.4, 0.8), local_crops=0, local_scale=(0.1, 0.3)):
         self.rng = rng
         self.size = size
         self.scale = scale
@@ -234,14 +244,17 @@ class SmallImageRecipe:
             self.specs = [dict(blur=1.0, solarize=0.0), dict(blur=0.1, solarize=0.2)]
         else:
             self.specs = [dict(blur=0.5, solarize=0.0)] * 2
+        self.specs = [dict(spec, size=size, scale=scale) for spec in self.specs]
+        local = dict(blur=0.5, solarize=0.0, size=local_crop_size(size), scale=local_scale)
+        self.specs += [local] * local_crops
 
     def __call__(self, images):
         return [self.view(images, **spec) for spec in self.specs]
 
-    def boxes(self, n, h, w):
+    def boxes(self, n, h, w, scale):
         rng = self.rng
         area = h * w
-        target = area * rng.uniform(self.scale[0], self.scale[1], size=(n, 10))
+        target = area * rng.uniform(scale[0], scale[1], size=(n, 10))
         lo, hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         aspect = np.exp(rng.uniform(lo, hi, size=(n, 10)))
         # Math.round (half up), not numpy's half-to-even.
@@ -267,11 +280,11 @@ class SmallImageRecipe:
         left = np.where(found, left, (w - fw) // 2)
         return top, left, bh, bw
 
-    def view(self, images, blur, solarize):
+    def view(self, images, blur, solarize, size, scale):
         rng = self.rng
         n, _, h, w = images.shape
-        s = self.size
-        top, left, bh, bw = self.boxes(n, h, w)
+        s = size
+        top, left, bh, bw = self.boxes(n, h, w, scale)
         flip = rng.random(n) < self.flip
         jittered = rng.random(n) < self.jitter[2]
         b_strength, c_strength = self.jitter[0], self.jitter[1]
@@ -361,11 +374,16 @@ class LARS(torch.optim.Optimizer):
                 p.sub_(v)
 
 
-def build_optimizer(name, params, lr, wd):
+def build_optimizer(name, params, lr, wd, exclude_vectors=False):
     """src/methods/schedule.ts buildOptimizer. 'sgd' is plain SGD (tf.train.sgd) and 'momentum'
     SGD with momentum 0.9 (tf.train.momentum), both with PyTorch's coupled weight decay as
     SslMethod.trainStep adds it; 'lars' excludes vectors (biases, batch-norm gains and offsets);
-    'adamw' / 'adam' are torch's AdamW (decay on every variable, as the library's default)."""
+    'adamw' / 'adam' are torch's AdamW (per-variable step counts and decoupled decay, as
+    src/state/adamw-optimizer.ts), decay on every variable unless `exclude_vectors` (the preset's
+    `excludeVectors`: none on tensors of rank <= 1; 'adam' does not pass it on, as in the
+    library). The groups whose decay a preset's `weightDecayEnd` schedule sets are marked
+    decay=True (only the AdamW ones: the library's LARS and tf.train optimisers have no
+    setWeightDecay)."""
     params = [p for p in params if p.requires_grad]
     if name == "lars":
         adapted = [p for p in params if p.dim() > 1]
@@ -377,9 +395,14 @@ def build_optimizer(name, params, lr, wd):
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.0, weight_decay=wd)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        if not exclude_vectors:
+            return torch.optim.AdamW([dict(params=params, decay=True)], lr=lr, weight_decay=wd)
+        groups = [dict(params=[p for p in params if p.dim() > 1], decay=True),
+                  dict(params=[p for p in params if p.dim() <= 1], weight_decay=0.0,
+                       decay=False)]
+        return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=wd)
     if name == "adam":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+        return torch.optim.AdamW([dict(params=params, decay=True)], lr=lr, weight_decay=0.0)
     raise SystemExit(f"--optimizer must be one of lars, momentum, sgd, adamw, adam (got {name})")
 
 
@@ -451,7 +474,33 @@ PRESET_DEFAULTS = {
                    scaleWithBatch=True,
                    smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=1e-6,
                                     warmup=0.1)),
+    "swav": dict(optimizer="lars", learningRate=0.6, weightDecay=1e-6, warmup=0,
+                 scaleWithBatch=True,
+                 smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=1e-6,
+                                  warmup=0.1)),
+    "dino": dict(optimizer="adamw", learningRate=5e-4, weightDecay=0.04, weightDecayEnd=0.4,
+                 excludeVectors=True, warmup=0.1, scaleWithBatch=True,
+                 smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=0.04,
+                                  weightDecayEnd=0.4, excludeVectors=True, warmup=0.1)),
 }
+
+
+def reached(point, step, epoch):
+    """src/methods/parts.ts reached: whether a run at `step` (in `epoch`, when the length of an
+    epoch is known) has reached a RunPoint {"step": n} or {"epoch": n}; an epoch point other
+    than 0 is not reached while the epoch is unknown."""
+    if "step" in point:
+        return step >= point["step"]
+    if point["epoch"] == 0:
+        return True
+    return epoch is not None and epoch >= point["epoch"]
+
+
+def embedding_std(z):
+    """src/eval/collapse.ts embeddingStd: the mean over dimensions of the batch standard
+    deviation (biased) of the L2-normalised embeddings."""
+    z = F.normalize(z.float(), dim=1)
+    return z.var(dim=0, unbiased=False).sqrt().mean()
 
 
 class Method:
@@ -461,6 +510,8 @@ class Method:
 
     name = ""
     asymmetric = False
+    # Local crops by default (SwAV 6, DINO 8); None: the method has no `localCrops` option.
+    default_local_crops = None
 
     def __init__(self, encoder, opts, seed):
         self.encoder = encoder
@@ -469,10 +520,17 @@ class Method:
         self.step_count = 0
         self.skipped = 0
         self.consecutive_skips = 0
-        self.augment = SmallImageRecipe(np.random.default_rng([seed, 1]), 28, self.asymmetric)
+        # The length of an epoch in steps (fit's batches per epoch), set by main; None: unknown.
+        self.steps_per_epoch = None
+        self.local_crops = (0 if self.default_local_crops is None
+                            else int(opts.get("localCrops", self.default_local_crops)))
+        self.augment = SmallImageRecipe(np.random.default_rng([seed, 1]), 28, self.asymmetric,
+                                        local_crops=self.local_crops)
         self.method_rng = np.random.default_rng([seed, 3])
         preset = PRESET_DEFAULTS[self.name]
         self.defaults = preset.get("smallImages", preset)
+        self.context = dict(step=0, progress=0.0, epoch=None)
+        self.metrics = {}
 
     def setup_optimizer(self):
         name = self.opts.get("optimizer") or self.defaults["optimizer"]
@@ -480,7 +538,8 @@ class Method:
         params = []
         for m in self.trained():
             params += list(m.parameters())
-        self.optimizer = build_optimizer(name, params, self.peak_lr(256), wd)
+        self.optimizer = build_optimizer(name, params, self.peak_lr(256), wd,
+                                         self.defaults.get("excludeVectors", False))
 
     def peak_lr(self, batch):
         lr = self.opts.get("learningRate")
@@ -507,6 +566,28 @@ class Method:
     def update(self, prepared, momentum):
         pass
 
+    def at_step(self, step, epoch):
+        """What depends on the step alone (which weights are frozen), before the views."""
+
+    def transform_gradients(self):
+        """Changes the gradients before the finiteness check and the optimiser (DINO clips)."""
+
+    def extra_metrics(self):
+        return {}
+
+    def scheduled_weight_decay(self, progress):
+        """scheduledWeightDecay: with the preset's `weightDecayEnd`, the AdamW decay of this step,
+        a cosine from the start value (--wd or the preset's) to the end over the run."""
+        end = self.defaults.get("weightDecayEnd")
+        groups = [g for g in self.optimizer.param_groups if g.get("decay", False)]
+        if end is None or not groups:
+            return None
+        start = self.opts.get("weightDecay", self.defaults["weightDecay"])
+        wd = end + (start - end) * (1 + math.cos(math.pi * progress)) / 2
+        for g in groups:
+            g["weight_decay"] = wd
+        return wd
+
     def train_step(self, images, progress):
         b = images.shape[0]
         warmup = self.opts.get("warmup", self.defaults["warmup"])
@@ -514,17 +595,31 @@ class Method:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         momentum = self.momentum_at(progress)
+        weight_decay = self.scheduled_weight_decay(progress)
+        base = dict(learningRate=lr)
+        if momentum is not None:
+            base["momentum"] = momentum
+        if weight_decay is not None:
+            base["weightDecay"] = weight_decay
         if b < 2:
             self.skipped += 1
             return None
+        epoch = None if self.steps_per_epoch is None else self.step_count // self.steps_per_epoch
+        self.context = dict(step=self.step_count, progress=progress, epoch=epoch)
+        self.at_step(self.step_count, epoch)
         views = self.augment(images)
         buffers = [buf for m in self.networks() for buf in m.buffers()]
         saved = [buf.clone() for buf in buffers]
         self.optimizer.zero_grad(set_to_none=True)
+        # What the loss reports besides its value (SslMethod's LossOutput): the embedding whose
+        # spread is embeddingStd, and scalar monitors.
+        self.embedding = None
+        self.monitors = {}
         with torch.no_grad():
             prepared = self.prepare(views)
         loss = self.loss(views, prepared)
         loss.backward()
+        self.transform_gradients()
         grads = [p.grad for g in self.optimizer.param_groups for p in g["params"]
                  if p.grad is not None]
         value = loss.item()
@@ -544,6 +639,12 @@ class Method:
             self.update(prepared, momentum)
         self.step_count += 1
         self.consecutive_skips = 0
+        metrics = dict(base)
+        if self.embedding is not None:
+            metrics["embeddingStd"] = float(embedding_std(self.embedding))
+        metrics.update({k: float(v) for k, v in self.monitors.items()})
+        metrics.update(self.extra_metrics())
+        self.metrics = metrics
         return value
 
 
@@ -767,8 +868,317 @@ class MoCoV1(MoCo):
     v1 = True
 
 
+class L2Normalize(nn.Module):
+    """src/layers/l2-normalize-layer.ts: rows scaled to unit L2 norm."""
+
+    def forward(self, x):
+        return F.normalize(x, dim=1)
+
+
+def linear_init_(w):
+    """src/layers/base.ts linearInit: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch's nn.Linear
+    (the prototypes and DINO's last layer)."""
+    bound = 1.0 / math.sqrt(w.shape[1])
+    with torch.no_grad():
+        nn.init.uniform_(w, -bound, bound)
+    return w
+
+
+@torch.no_grad()
+def sinkhorn(scores, epsilon=0.05, iterations=3):
+    """src/losses/sinkhorn.ts sinkhorn in the log domain (the library's default): logits
+    (scores - max) / eps, log Q = logits - logsumexp(all); per iteration each prototype (column)
+    gets mass 1/K, then each sample (row) 1/B; codes B Q, rows summing to 1. No gradient."""
+    b, k = scores.shape
+    logits = (scores - scores.max()) / epsilon
+    log_q = logits - torch.logsumexp(logits.reshape(-1), 0)
+    for _ in range(iterations):
+        log_q = log_q - (torch.logsumexp(log_q, 0, keepdim=True) + math.log(k))
+        log_q = log_q - (torch.logsumexp(log_q, 1, keepdim=True) + math.log(b))
+    return torch.exp(log_q + math.log(b))
+
+
+def swav_loss(scores, temperature=0.1, epsilon=0.05, iterations=3, assign=(0, 1),
+              queue_scores=None):
+    """src/losses/swav.ts swavLoss: for each assigned crop s, Sinkhorn codes q_s of its scores
+    (with the queue's scores appended to the Sinkhorn input when given, their codes dropped);
+    the loss of s is the mean over the other crops t of mean_batch(-sum_k q_s log softmax(
+    scores_t / T)); the total is the mean over the assigned crops."""
+    b = scores[0].shape[0]
+    log_probs = [F.log_softmax(s / temperature, dim=1) for s in scores]
+    terms = []
+    for i, crop in enumerate(assign):
+        own = scores[crop].detach()
+        inp = own if queue_scores is None else torch.cat([own, queue_scores[i]], 0)
+        codes = sinkhorn(inp, epsilon, iterations)[:b]
+        preds = [-(codes * lp).sum(1).mean() for v, lp in enumerate(log_probs) if v != crop]
+        terms.append(sum(preds) / len(preds))
+    return sum(terms) / len(terms)
+
+
+class SwAV(Method):
+    """src/methods/swav.ts: projector swavProjectionHead dense(F) -> BN -> ReLU -> dense(min(128,
+    F)) -> L2 normalisation; K = 3000 bias-free prototypes (columns L2-normalised at
+    construction and after every optimiser step, frozen for the first 313 steps: no gradient,
+    no update, no decay); 2 global + 6 local crops (12 px), the crops of one size through the
+    networks as one batch; swavLoss (T 0.1, Sinkhorn eps 0.05, 3 iterations); an optional queue
+    per global crop (queueSize, off by default, filling from queueStart, epoch 15 by default,
+    used once full). Under 96 px AdamW lr 1e-3 (not batch-scaled), wd 1e-6 on every variable,
+    warm-up 10%. Monitor: prototypeUsage, the distinct argmax of crop 0's codes / min(B, K)."""
+
+    name = "swav"
+    default_local_crops = 6
+
+    def __init__(self, encoder, opts, seed):
+        super().__init__(encoder, opts, seed)
+        f = self.f
+        self.temperature = opts.get("temperature", 0.1)
+        self.epsilon = opts.get("epsilon", 0.05)
+        self.iterations = int(opts.get("sinkhornIterations", 3))
+        self.count = int(opts.get("prototypes", 3000))
+        self.freeze_steps = int(opts.get("freezePrototypesSteps", 313))
+        self.queue_size = int(opts.get("queueSize", 0))
+        self.queue_start = opts.get("queueStart", {"epoch": 15})
+        dim = min(128, f)
+        self.projector = nn.Sequential(*mlp_head(f, [(f, True, True), (dim, False, False)]),
+                                       L2Normalize())
+        self.prototypes = nn.Linear(dim, self.count, bias=False)
+        linear_init_(self.prototypes.weight)
+        self.normalize_prototypes()
+        # The queues (MomentumQueue): random unit rows at the start, `filled` counts the stored
+        # embeddings; used only once full, when every random row has been overwritten.
+        self.queues = [F.normalize(torch.randn(self.queue_size, dim), dim=1)
+                       for _ in range(2 if self.queue_size > 0 else 0)]
+        self.pointer = 0
+        self.filled = 0
+        self.kept = []
+        self.setup_optimizer()
+
+    def networks(self):
+        return [self.encoder, self.projector, self.prototypes]
+
+    def trained(self):
+        return [self.encoder, self.projector, self.prototypes]
+
+    @torch.no_grad()
+    def normalize_prototypes(self):
+        w = self.prototypes.weight
+        w.copy_(F.normalize(w, dim=1))
+
+    def at_step(self, step, epoch):
+        self.prototypes.weight.requires_grad_(step >= self.freeze_steps)
+
+    def queue_started(self):
+        c = self.context
+        return bool(self.queues) and reached(self.queue_start, c["step"], c["epoch"])
+
+    def prepare(self, views):
+        if not self.queue_started() or self.filled < self.queue_size:
+            return None
+        kernel = self.prototypes.weight
+        return [q @ kernel.t() for q in self.queues]
+
+    def loss(self, views, prepared):
+        b = views[0].shape[0]
+        groups = []
+        for v in views:
+            if groups and groups[-1][0].shape[-1] == v.shape[-1]:
+                groups[-1].append(v)
+            else:
+                groups.append([v])
+        embeddings, scores = [], []
+        for group in groups:
+            x = group[0] if len(group) == 1 else torch.cat(group, 0)
+            z = self.projector(self.encoder(x))
+            s = self.prototypes(z)
+            embeddings += list(torch.split(z, b))
+            scores += list(torch.split(s, b))
+        loss = swav_loss(scores, self.temperature, self.epsilon, self.iterations,
+                         queue_scores=prepared)
+        with torch.no_grad():
+            codes = sinkhorn(scores[0].detach(), self.epsilon, self.iterations)
+            used = torch.unique(codes.argmax(1)).numel()
+        self.monitors = {"prototypeUsage": used / min(b, self.count)}
+        self.embedding = embeddings[0].detach()
+        self.kept = ([z.detach() for z in embeddings[:2]] if self.queue_started() else [])
+        return loss
+
+    def update(self, prepared, momentum):
+        self.normalize_prototypes()
+        if not self.kept:
+            return
+        size = self.queue_size
+        n = min(self.kept[0].shape[0], size)
+        slots = (self.pointer + torch.arange(n)) % size
+        for queue, z in zip(self.queues, self.kept):
+            queue[slots] = F.normalize(z[-n:], dim=1)
+        self.pointer = (self.pointer + n) % size
+        self.filled = min(size, self.filled + n)
+
+    def extra_metrics(self):
+        return {"queueFill": self.filled / self.queue_size} if self.queues else {}
+
+
+class WeightNormLinear(nn.Module):
+    """src/layers/weight-norm-dense.ts WeightNormDense with the gain fixed at 1 and no bias
+    (DINO's norm_last_layer): y = x (v / ||v||), each output's direction v normalised; v starts
+    U(-1/sqrt(in), 1/sqrt(in)). Stored as [out, in], PyTorch's layout."""
+
+    def __init__(self, in_dim, out_dim):
+        super().__init__()
+        self.weight = nn.Parameter(linear_init_(torch.empty(out_dim, in_dim)))
+
+    def forward(self, x):
+        return x @ F.normalize(self.weight, dim=1).t()
+
+
+def dino_head(in_dim, out_dim, hidden, bottleneck, layers=3):
+    """src/layers/heads.ts dinoHead: dense(hidden) -> GELU, (layers - 2) x [dense(hidden) ->
+    GELU], dense(bottleneck) -> L2 normalisation -> weight-normalised linear to out_dim. Dense
+    kernels truncated normal, std 0.02 cut at two standard deviations (tfjs's truncatedNormal),
+    zero biases; GELU with erf (tfjs-layers' 'gelu')."""
+    def dense(d_in, d_out):
+        lin = nn.Linear(d_in, d_out)
+        with torch.no_grad():
+            nn.init.trunc_normal_(lin.weight, 0.0, 0.02, -0.04, 0.04)
+            nn.init.zeros_(lin.bias)
+        return lin
+
+    mods = []
+    d = in_dim
+    for _ in range(layers - 1):
+        mods += [dense(d, hidden), nn.GELU()]
+        d = hidden
+    mods.append(dense(d, bottleneck))
+    return nn.Sequential(*mods, L2Normalize(), WeightNormLinear(bottleneck, out_dim))
+
+
+def dino_loss(student, teacher, center, student_temperature, teacher_temperature):
+    """src/losses/dino.ts dinoLoss: P_t = softmax((t - center) / tau_t) per global teacher crop
+    (constants), log P_s = log_softmax(s / tau_s) per student crop; the mean over the pairs
+    (i, v), v != i, of mean_batch(-sum_k P_t log P_s)."""
+    c = center.reshape(1, -1)
+    pt = [F.softmax((t.detach() - c) / teacher_temperature, dim=1) for t in teacher]
+    ls = [F.log_softmax(s / student_temperature, dim=1) for s in student]
+    terms = [-(p * l).sum(1).mean() for i, p in enumerate(pt) for j, l in enumerate(ls) if i != j]
+    return sum(terms) / len(terms)
+
+
+class DINO(Method):
+    """src/methods/dino.ts: student = encoder + dinoHead (hidden min(2048, 4F), bottleneck
+    min(256, 2F), K = 4096 under 96 px); teacher = a copy moved only by EMA (momentum 0.996 by a
+    cosine to 1 over the run, parameters only, training mode) that sees the 2 global crops as
+    one batch; the student sees the globals as one batch and the 8 local crops (12 px) as one;
+    BYOL's asymmetric global views. dinoLoss with student temperature 0.1 and the teacher's
+    from 0.04 to 0.07 linearly over the first 30% of the run; the center (momentum 0.9, zero at
+    the start) moves after the loss towards the mean of both teacher crops' outputs. The last
+    layer is frozen in the first epoch; each parameter's gradient is clipped to norm 3.0.
+    AdamW lr 1e-3 under 96 px (not batch-scaled), warm-up 10%, cosine; weight decay 0.04 -> 0.4
+    by a cosine, none on tensors of rank <= 1. Monitors: teacherEntropy, teacherStudentKl and
+    teacherTemperature."""
+
+    name = "dino"
+    asymmetric = True
+    default_local_crops = 8
+
+    def __init__(self, encoder, opts, seed):
+        super().__init__(encoder, opts, seed)
+        f = self.f
+        self.student_temperature = opts.get("studentTemperature", 0.1)
+        self.teacher_temperature = opts.get("teacherTemperature", 0.07)
+        self.warmup_teacher_temperature = opts.get("warmupTeacherTemperature", 0.04)
+        self.teacher_temperature_warmup = opts.get("teacherTemperatureWarmup", 0.3)
+        self.base_momentum = opts.get("momentum", 0.996)
+        self.center_momentum = opts.get("centerMomentum", 0.9)
+        self.freeze_last_layer_until = opts.get("freezeLastLayerUntil", {"epoch": 1})
+        self.clip = opts.get("clipGradient", 3.0)
+        out_dim = int(opts.get("outDim", 4096))
+        self.head = dino_head(f, out_dim, int(opts.get("hiddenDim", min(2048, 4 * f))),
+                              int(opts.get("bottleneckDim", min(256, 2 * f))))
+        self.teacher_encoder = frozen_copy(self.encoder)
+        self.teacher_head = frozen_copy(self.head)
+        self.center = torch.zeros(out_dim)
+        self.tau_now = self.teacher_temperature_at(0, 0.0)
+        self.setup_optimizer()
+
+    def networks(self):
+        return [self.encoder, self.head, self.teacher_encoder, self.teacher_head]
+
+    def trained(self):
+        return [self.encoder, self.head]
+
+    @property
+    def last_layer(self):
+        return self.head[-1]
+
+    def teacher_temperature_at(self, step, progress):
+        w = self.teacher_temperature_warmup
+        start, end = self.warmup_teacher_temperature, self.teacher_temperature
+        if w == 0:
+            t = 1.0
+        elif w >= 1:
+            t = step / w
+        else:
+            t = progress / w
+        return start + (end - start) * min(1.0, t)
+
+    def momentum_at(self, progress):
+        # cosineMomentum(progress, 1, base): base -> 1.
+        t = min(progress, 1.0)
+        return 1 + (self.base_momentum - 1) * (1 + math.cos(math.pi * t)) / 2
+
+    def at_step(self, step, epoch):
+        self.last_layer.weight.requires_grad_(reached(self.freeze_last_layer_until, step, epoch))
+
+    def prepare(self, views):
+        b = views[0].shape[0]
+        t = self.teacher_head(self.teacher_encoder(torch.cat(views[:2], 0)))
+        return [t[:b], t[b:]]
+
+    def loss(self, views, prepared):
+        b = views[0].shape[0]
+        student = []
+        for group in (views[:2], views[2:]):
+            if not group:
+                continue
+            x = group[0] if len(group) == 1 else torch.cat(group, 0)
+            student += list(torch.split(self.head(self.encoder(x)), b))
+        c = self.context
+        tau = self.teacher_temperature_at(c["step"], c["progress"])
+        self.tau_now = tau
+        loss = dino_loss(student, prepared, self.center, self.student_temperature, tau)
+        with torch.no_grad():
+            log_pt = F.log_softmax((prepared[0] - self.center.reshape(1, -1)) / tau, dim=1)
+            log_ps = F.log_softmax(student[1].detach() / self.student_temperature, dim=1)
+            entropy = -(log_pt.exp() * log_pt).sum(1).mean()
+            kl = (log_pt.exp() * (log_pt - log_ps)).sum(1).mean()
+        self.monitors = {"teacherEntropy": entropy, "teacherStudentKl": kl}
+        self.embedding = student[0].detach()
+        return loss
+
+    @torch.no_grad()
+    def transform_gradients(self):
+        # clip_gradients: each parameter's gradient to its own norm (coefficient clamped at 1).
+        if self.clip == 0:
+            return
+        for m in self.trained():
+            for p in m.parameters():
+                if p.grad is not None:
+                    coef = self.clip / (torch.linalg.vector_norm(p.grad) + 1e-6)
+                    p.grad.mul_(coef.clamp(max=1.0))
+
+    def update(self, prepared, momentum):
+        batch_mean = torch.cat(prepared, 0).mean(0)
+        self.center = self.center * self.center_momentum + batch_mean * (1 - self.center_momentum)
+        ema_update(self.teacher_encoder, self.encoder, momentum)
+        ema_update(self.teacher_head, self.head, momentum)
+
+    def extra_metrics(self):
+        return {"teacherTemperature": self.tau_now}
+
+
 METHODS = {"simclr": SimCLR, "byol": BYOL, "simsiam": SimSiam, "mocoV2": MoCo, "moco": MoCoV1,
-           "mocoV3": MoCoV3}
+           "mocoV3": MoCoV3, "swav": SwAV, "dino": DINO}
 
 
 # -------------------------------------------------------------------------------------- evaluation
@@ -852,6 +1262,9 @@ def parse_args(argv):
                    help="recompute the raw-pixel and random-init kNN instead of reading them "
                         "from <out>/baselines.json")
     p.add_argument("--log-every", type=int, default=20, help="progress line every N steps")
+    p.add_argument("--monitor-every", type=int, default=25,
+                   help="the step's metrics (learning rate, schedules, monitors) every N steps, "
+                        "as bench/learn.ts every 25")
     p.add_argument("--memory-format", default="channels_last",
                    choices=["channels_last", "contiguous"],
                    help="conv layout (channels_last is about 25%% faster on CPU here)")
@@ -865,7 +1278,31 @@ def parse_args(argv):
     p.add_argument("--wd", type=float)
     p.add_argument("--bn-groups", type=int)
     p.add_argument("--optimizer", choices=["lars", "momentum", "sgd", "adamw", "adam"])
+    p.add_argument("--prototypes", type=int, help="SwAV: prototypes K (3000)")
+    p.add_argument("--local-crops", type=int, help="SwAV / DINO: local crops (6 / 8)")
+    p.add_argument("--freeze-prototypes", type=int,
+                   help="SwAV: steps with the prototypes frozen (313)")
+    p.add_argument("--queue-start", type=int,
+                   help="SwAV: the step from which the queue (--queue) fills (default epoch 15)")
+    p.add_argument("--out-dim", type=int, help="DINO: outputs K of the head (4096 under 96 px)")
+    p.add_argument("--teacher-temp", type=float,
+                   help="DINO: teacher temperature after its warm-up (0.07)")
+    p.add_argument("--warmup-teacher-temp", type=float,
+                   help="DINO: teacher temperature at the start (0.04)")
     return p.parse_args(argv)
+
+
+def to_precision(v, digits=4):
+    """JavaScript's Number.prototype.toPrecision, as bench/learn.ts prints the step monitors."""
+    if not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    if v == 0:
+        return "0." + "0" * (digits - 1) if digits > 1 else "0"
+    mantissa, exponent = f"{v:.{digits - 1}e}".split("e")
+    e = int(exponent)
+    if e < -6 or e >= digits:
+        return f"{mantissa}e{'+' if e >= 0 else '-'}{abs(e)}"
+    return f"{v:.{max(0, digits - 1 - e)}f}"
 
 
 def main(argv):
@@ -926,7 +1363,14 @@ def main(argv):
     for key, value in [("learningRate", args.lr), ("temperature", args.temperature),
                        ("momentum", args.momentum), ("queueSize", args.queue),
                        ("warmup", args.warmup), ("weightDecay", args.wd),
-                       ("batchNormGroups", args.bn_groups), ("optimizer", args.optimizer)]:
+                       ("batchNormGroups", args.bn_groups), ("prototypes", args.prototypes),
+                       ("localCrops", args.local_crops),
+                       ("freezePrototypesSteps", args.freeze_prototypes),
+                       ("outDim", args.out_dim), ("teacherTemperature", args.teacher_temp),
+                       ("warmupTeacherTemperature", args.warmup_teacher_temp),
+                       ("queueStart", None if args.queue_start is None
+                        else {"step": args.queue_start}),
+                       ("optimizer", args.optimizer)]:
         if value is not None:
             overrides[key] = value
     method = METHODS[args.method](encoder, overrides, args.seed)
@@ -936,6 +1380,8 @@ def main(argv):
     seconds = args.minutes * 60
     batch = args.batch
     n = train_x.shape[0]
+    # fit on a tensor knows the epoch's length: its batches, the last one partial.
+    method.steps_per_epoch = math.ceil(n / batch)
     data_rng = np.random.default_rng([args.seed, 2])
     losses = []
     started = now()
@@ -959,6 +1405,10 @@ def main(argv):
                           f"{window_images / max(t - window_start, 1e-9):.0f} images/s, "
                           f"{max(0.0, seconds - (t - started)):.0f} s left", flush=True)
                     window_start, window_images = t, 0
+                if len(losses) % args.monitor_every == 0:
+                    # bench/learn.ts's onBatchEnd: the step's metrics every 25 steps.
+                    shown = ", ".join(f"{k} {to_precision(v)}" for k, v in method.metrics.items())
+                    print(f"step {len(losses)}: loss {loss:.4f}, {shown}", flush=True)
             if (len(losses) >= args.steps) if args.steps is not None else (now() - started >= seconds):
                 done = True
                 break
