@@ -884,6 +884,23 @@ def linear_init_(w):
     return w
 
 
+def outputs_by_size(views, apply):
+    """src/methods/parts.ts outputsBySize: consecutive views of one size through `apply` as one
+    batch (batch norm sees them together), the outputs split back per view."""
+    groups = []
+    for v in views:
+        if groups and groups[-1][0].shape[-1] == v.shape[-1]:
+            groups[-1].append(v)
+        else:
+            groups.append([v])
+    out = []
+    for group in groups:
+        b = group[0].shape[0]
+        y = apply(group[0] if len(group) == 1 else torch.cat(group, 0))
+        out += [y] if len(group) == 1 else list(torch.split(y, b))
+    return out
+
+
 @torch.no_grad()
 def sinkhorn(scores, epsilon=0.05, iterations=3):
     """src/losses/sinkhorn.ts sinkhorn in the log domain (the library's default): logits
@@ -978,21 +995,16 @@ class SwAV(Method):
         kernel = self.prototypes.weight
         return [q @ kernel.t() for q in self.queues]
 
+    def project_and_score(self, x):
+        z = self.projector(self.encoder(x))
+        return z, self.prototypes(z)
+
     def loss(self, views, prepared):
         b = views[0].shape[0]
-        groups = []
-        for v in views:
-            if groups and groups[-1][0].shape[-1] == v.shape[-1]:
-                groups[-1].append(v)
-            else:
-                groups.append([v])
-        embeddings, scores = [], []
-        for group in groups:
-            x = group[0] if len(group) == 1 else torch.cat(group, 0)
-            z = self.projector(self.encoder(x))
-            s = self.prototypes(z)
-            embeddings += list(torch.split(z, b))
-            scores += list(torch.split(s, b))
+        pairs = outputs_by_size(views, lambda x: torch.cat(self.project_and_score(x), 1))
+        dim = self.prototypes.weight.shape[1]
+        embeddings = [y[:, :dim] for y in pairs]
+        scores = [y[:, dim:] for y in pairs]
         loss = swav_loss(scores, self.temperature, self.epsilon, self.iterations,
                          queue_scores=prepared)
         with torch.no_grad():
@@ -1068,7 +1080,8 @@ class DINO(Method):
     """src/methods/dino.ts: student = encoder + dinoHead (hidden min(2048, 4F), bottleneck
     min(256, 2F), K = 4096 under 96 px); teacher = a copy moved only by EMA (momentum 0.996 by a
     cosine to 1 over the run, parameters only, training mode) that sees the 2 global crops as
-    one batch; the student sees the globals as one batch and the 8 local crops (12 px) as one;
+    one batch; the student sees the globals as one batch and the 8 local crops (12 px) as one
+    (outputsBySize);
     BYOL's asymmetric global views. dinoLoss with student temperature 0.1 and the teacher's
     from 0.04 to 0.07 linearly over the first 30% of the run; the center (momentum 0.9, zero at
     the start) moves after the loss towards the mean of both teacher crops' outputs. The last
@@ -1131,18 +1144,10 @@ class DINO(Method):
         self.last_layer.weight.requires_grad_(reached(self.freeze_last_layer_until, step, epoch))
 
     def prepare(self, views):
-        b = views[0].shape[0]
-        t = self.teacher_head(self.teacher_encoder(torch.cat(views[:2], 0)))
-        return [t[:b], t[b:]]
+        return outputs_by_size(views[:2], lambda x: self.teacher_head(self.teacher_encoder(x)))
 
     def loss(self, views, prepared):
-        b = views[0].shape[0]
-        student = []
-        for group in (views[:2], views[2:]):
-            if not group:
-                continue
-            x = group[0] if len(group) == 1 else torch.cat(group, 0)
-            student += list(torch.split(self.head(self.encoder(x)), b))
+        student = outputs_by_size(views, lambda x: self.head(self.encoder(x)))
         c = self.context
         tau = self.teacher_temperature_at(c["step"], c["progress"])
         self.tau_now = tau
