@@ -823,8 +823,9 @@ export abstract class SslMethod {
     progress: number | undefined,
   ): number | undefined {
     const end = this.activeDefaults.weightDecayEnd;
-    if (end === undefined || opt !== this.ownOptimizer || isOptimizer(this.options.optimizer))
-      return undefined;
+    const name = this.options.optimizer ?? this.activeDefaults.optimizer;
+    // Only the default AdamW follows the schedule ('adam' is AdamW with no decay).
+    if (end === undefined || opt !== this.ownOptimizer || name !== 'adamw') return undefined;
     const setter = (opt as { setWeightDecay?: (wd: number) => void }).setWeightDecay;
     if (typeof setter !== 'function') return undefined;
     const start = this.options.weightDecay ?? this.activeDefaults.weightDecay;

@@ -234,6 +234,12 @@ describeBackends('swav and dino presets', ({ tol }) => {
       decays[9]!,
       10,
     );
+    // 'adam' is AdamW without decay: the schedule leaves it alone.
+    const adam = dino({ encoder, ...tinyDino, optimizer: 'adam', totalSteps: 10 });
+    const { metrics } = await adam.trainStep({ images: x });
+    expect(metrics.weightDecay).toBeUndefined();
+    expect((adam.optimizer as unknown as { weightDecay: number }).weightDecay).toBe(0);
+    adam.dispose();
     x.dispose();
     method.dispose();
     encoder.dispose();
