@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { augmentRows } from './augment.js';
+import { BANK_HEADER, bankRows } from './bank.js';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import {
@@ -268,6 +269,11 @@ for (const r of rows) {
 console.log('\n| backend | queue | enqueue (ms) | naive [K, D] FIFO (ms) | naive / enqueue |');
 console.log('|---|---|---|---|---|');
 for (const r of queueRows) console.log(r);
+
+// MemoryBank update and read at InstDisc's size (bench/bank.ts).
+const bankTable = await bankRows(backends);
+console.log('');
+for (const r of [...BANK_HEADER, ...bankTable]) console.log(r);
 
 // Augmentation throughput (bench/augment.ts).
 const augmentTable = await augmentRows(backends, quick);

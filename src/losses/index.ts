@@ -23,4 +23,4 @@ export {
 export { sinkhorn, type SinkhornOptions } from './sinkhorn.js';
 export { swavLoss, type SwavOptions } from './swav.js';
 export { dinoLoss, type DinoOptions } from './dino.js';
-export { nceLoss, type NceOptions, type NceResult } from './nce.js';
+export { nceLoss, type MemoryRows, type NceOptions, type NceResult } from './nce.js';

@@ -1,6 +1,6 @@
 export { Center, type CenterOptions } from './center.js';
 export { dinoTeacherTemperature, type TeacherTemperatureOptions } from './teacher-temperature.js';
-export { MemoryBank, type MemoryBankOptions } from './memory-bank.js';
+export { MemoryBank, type MemoryBankOptions, type MemoryBankStorage } from './memory-bank.js';
 export { MomentumQueue, type MomentumQueueOptions } from './momentum-queue.js';
 export {
   cloneAsMomentumEncoder,

@@ -48,18 +48,37 @@ describeBackends('nceLoss and MemoryBank against the PyTorch reference', ({ tol,
         (x: tf.Tensor) => nceLoss(x as tf.Tensor2D, c.indices, memory, noise, c.options).loss,
       )(f);
       expectClose(await g.data(), c.grad, 10 * tol, `${c.name} [${name}]: gradient`);
-      const bank = MemoryBank.fromState({
-        config: {
-          momentum: 0.5,
-          dim: c.memory.shape[1]!,
-          size: c.memory.shape[0]!,
-          rng: [1, 2, 3, 4],
-        },
-        tensors: { values: memory },
-      });
-      bank.update(c.indices, f);
-      expectClose(await bank.value.data(), c.memory_after_update, tol, `${c.name}: bank update`);
-      bank.dispose();
+      for (const storage of ['host', 'backend'] as const) {
+        const bank = MemoryBank.fromState(
+          {
+            config: {
+              momentum: 0.5,
+              dim: c.memory.shape[1]!,
+              size: c.memory.shape[0]!,
+              rng: [1, 2, 3, 4],
+            },
+            tensors: { values: memory },
+          },
+          { storage },
+        );
+        expect(bank.storage).toBe(storage);
+        // The bank itself as the memory: only the scored rows are read, same loss and gradient.
+        const fromBank = nceLoss(f, c.indices, bank, noise, c.options);
+        expectClose(await fromBank.loss.data(), c.loss, tol, `${c.name} [${storage}]: loss`);
+        const gb = tf.grad(
+          (x: tf.Tensor) => nceLoss(x as tf.Tensor2D, c.indices, bank, noise, c.options).loss,
+        )(f);
+        expectClose(await gb.data(), c.grad, 10 * tol, `${c.name} [${storage}]: gradient`);
+        bank.update(c.indices, f);
+        expectClose(
+          await bank.value.data(),
+          c.memory_after_update,
+          tol,
+          `${c.name} [${storage}]: bank update`,
+        );
+        bank.dispose();
+        tf.dispose([fromBank.loss, fromBank.z, gb]);
+      }
       tf.dispose([f, memory, noise, loss, z, g]);
     });
   }
@@ -109,7 +128,72 @@ describeBackends('nceLoss properties', ({ tol }) => {
   });
 });
 
-describeBackends('MemoryBank', ({ tol }) => {
+describeBackends('MemoryBank', ({ tol, name }) => {
+  it(`storage: host on cpu and wasm by default; host and backend storage hold the same entries`, async () => {
+    const auto = new MemoryBank(50, 8, { seed: 2 });
+    expect(auto.storage).toBe(name === 'cpu' || name === 'wasm' ? 'host' : 'backend');
+    const host = new MemoryBank(50, 8, { seed: 2, storage: 'host' });
+    const backend = new MemoryBank(50, 8, { seed: 2, storage: 'backend' });
+    // The same initial draws.
+    expect(Array.from(await host.value.data())).toEqual(Array.from(await backend.value.data()));
+    for (let step = 0; step < 5; step++) {
+      const f = tf.randomNormal<tf.Rank.R2>([6, 8], 0, 1, 'float32', 10 + step);
+      const idx = Int32Array.from([0, 7, 13, 21, 40, 49].map((i) => (i + step * 3) % 50));
+      const idxTensor = tf.tensor1d(idx, 'int32');
+      host.update(idx, f);
+      backend.update(idxTensor, f);
+      tf.dispose([f, idxTensor]);
+    }
+    expectClose(await host.value.data(), Array.from(await backend.value.data()), tol);
+    const rows = [host.read([1, 2, 3]), backend.read([1, 2, 3])];
+    expectClose(await rows[0]!.data(), Array.from(await rows[1]!.data()), tol);
+    tf.dispose(rows);
+    for (const b of [auto, host, backend]) b.dispose();
+  });
+
+  for (const storage of ['host', 'backend'] as const) {
+    it(`[${storage}] an update changes the rows of the batch and no others`, async () => {
+      const bank = new MemoryBank(40, 6, { seed: 4, storage });
+      const before = Array.from(await bank.value.data());
+      const f = tf.randomNormal<tf.Rank.R2>([3, 6], 0, 1, 'float32', 3);
+      bank.update([5, 17, 39], f);
+      const after = Array.from(await bank.value.data());
+      const changed = new Set<number>();
+      after.forEach((v, i) => {
+        if (v !== before[i]) changed.add(Math.floor(i / 6));
+      });
+      expect([...changed].sort((a, b) => a - b)).toEqual([5, 17, 39]);
+      f.dispose();
+      bank.dispose();
+    });
+
+    it(`[${storage}] indices out of range are refused, as arrays and as tensors (host storage)`, () => {
+      const bank = new MemoryBank(10, 4, { storage });
+      const f = tf.zeros([2, 4]) as tf.Tensor2D;
+      expect(() => bank.read([0, 10])).toThrow(
+        "MemoryBank.read: argument 'indices[1]' must be an integer index in [0, 10)",
+      );
+      const t = tf.tensor1d([3, -1], 'int32');
+      if (storage === 'host') {
+        expect(() => bank.update(t, f)).toThrow("MemoryBank.update: argument 'indices[1]'");
+        expect(() => bank.read(t)).toThrow(ContrastiveError);
+      }
+      expect(() => bank.update([0, 1, 2], f)).toThrow("MemoryBank.update: argument 'indices'");
+      tf.dispose([f, t]);
+      bank.dispose();
+    });
+  }
+
+  it('nceLoss refuses a bank of another width', () => {
+    const bank = new MemoryBank(10, 4);
+    const f = tf.zeros([2, 5]) as tf.Tensor2D;
+    expect(() => nceLoss(f, [0, 1], bank, [1, 2])).toThrow(
+      "nceLoss: argument 'memory' must be a bank of 5-dimensional entries",
+    );
+    f.dispose();
+    bank.dispose();
+  });
+
   it('starts uniform in [-s, s], s = 1/sqrt(D/3), and updates to unit rows', async () => {
     const bank = new MemoryBank(2000, 12, { seed: 5 });
     const v = Array.from(await bank.value.data());
