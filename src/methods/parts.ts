@@ -98,3 +98,40 @@ export function outputsBySize(
     return group.length === 1 ? [out] : group.map((_, i) => tf.slice(out, [i * b, 0], [b, -1]));
   });
 }
+
+/**
+ * The normalisation constant Z of NCE (InstDisc, CMC): estimated from the first batch, then held
+ * fixed for the rest of the run, as the papers' code does; a state part, so a checkpoint carries
+ * it. `value` is `undefined` until the first applied step sets it.
+ *
+ * @internal
+ */
+export class NceConstant {
+  /** Z, once estimated. */
+  value: number | undefined;
+
+  /** Sets Z from the step's estimate (a scalar kept past the tape) if it is not yet fixed. */
+  fixFrom(estimate: tf.Tensor | undefined): void {
+    if (this.value !== undefined || estimate === undefined) return;
+    this.value = (estimate.dataSync() as Float32Array)[0];
+  }
+
+  /** The state: `{ z }` (null before the first step), no tensors. */
+  getState(): ComponentState {
+    return { config: { z: this.value ?? null }, tensors: {} };
+  }
+
+  /** Restores Z from a checkpoint's state, or throws a ContrastiveError naming the checkpoint. */
+  restore(caller: string, state: ComponentState): void {
+    const z = (state.config as { z?: unknown }).z;
+    if (z !== null && !(typeof z === 'number' && Number.isFinite(z) && z > 0)) {
+      throw new ContrastiveError({
+        caller,
+        argument: 'source',
+        expected: 'an NCE constant Z that is a positive number or null',
+        received: describeValue(z),
+      });
+    }
+    this.value = z ?? undefined;
+  }
+}
