@@ -42,3 +42,10 @@ export {
   type MocoV3Backbone,
   type MocoV3Options,
 } from './moco-v3.js';
+export { INST_DISC_DEFAULTS, InstDisc, instDisc, type InstDiscOptions } from './inst-disc.js';
+export {
+  INVA_SPREAD_DEFAULTS,
+  InvaSpread,
+  invaSpread,
+  type InvaSpreadMethodOptions,
+} from './inva-spread.js';

@@ -20,6 +20,8 @@ import {
   simsiam,
   swav,
   dino,
+  instDisc,
+  invaSpread,
   type SslMethod,
   type SslMethodOptions,
 } from '../../src/methods/index.js';
@@ -28,6 +30,8 @@ import { randomImages } from '../support/layers.js';
 
 const SIDE = 8;
 const BATCH = 6;
+/** The data set the batches come from (for the memory-bank presets' indices). */
+const DATASET = 40;
 
 const tinyEncoder = (seed = 1): tfl.LayersModel =>
   smallConvNet({ inputShape: [SIDE, SIDE, 1], widths: [4, 8], seed });
@@ -55,6 +59,8 @@ export const PRESETS: Record<string, Build> = {
       queueStart: { step: 0 },
     }),
   dino: (o) => dino({ ...o, outDim: 16, hiddenDim: 16, bottleneckDim: 8, localCrops: 2 }),
+  instDisc: (o) => instDisc({ ...o, datasetSize: DATASET, negatives: 12, projectionDim: 8 }),
+  invaSpread: (o) => invaSpread({ ...o, projectionDim: 8 }),
   dinoGlobalClip: (o) =>
     dino({
       ...o,
@@ -67,8 +73,10 @@ export const PRESETS: Record<string, Build> = {
     }),
 };
 
-const batchOf = (seed: number, n = BATCH): { images: tf.Tensor4D } => ({
+/** A batch of `n` images, with their indices in a data set of DATASET (other presets ignore them). */
+const batchOf = (seed: number, n = BATCH): { images: tf.Tensor4D; indices: Int32Array } => ({
   images: randomImages([n, SIDE, SIDE, 1], seed),
+  indices: Int32Array.from({ length: n }, (_, i) => (seed * 7 + i * 5) % DATASET),
 });
 
 /** Every weight of the preset's networks (by the checkpoint's names) as arrays. */
@@ -130,6 +138,7 @@ describeBackends('method presets', ({ name: backend }) => {
       await method.trainStep(good);
       const before = await allWeights(method);
       const bad = {
+        ...good,
         images: tf.tidy(() => tf.mul(good.images, tf.scalar(Number.NaN))) as tf.Tensor4D,
       };
       const result = await method.trainStep(bad);
