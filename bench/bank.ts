@@ -8,18 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fileURLToPath } from 'node:url';
 import { MemoryBank, selectBackend, type BackendName } from '../src/index.js';
-
-async function median(f: () => Promise<void>, reps: number): Promise<number> {
-  await f();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await f();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)] as number;
-}
+import { timeIt } from './timing.js';
 
 /** Markdown rows: backend, operation, host ms, backend-tensor ms, ratio. */
 export async function bankRows(backends: readonly BackendName[]): Promise<string[]> {
@@ -39,11 +28,11 @@ export async function bankRows(backends: readonly BackendName[]): Promise<string
     };
     const ms: Record<string, { update: number; read: number }> = {};
     for (const [name, bank] of Object.entries(banks)) {
-      const update = await median(async () => {
+      const update = await timeIt(async () => {
         bank.update(indices(), features);
         if (bank.storage === 'backend') await bank.value.data();
       }, 10);
-      const read = await median(async () => {
+      const read = await timeIt(async () => {
         const noise = bank.sampleNoise(k);
         const rows = [bank.read(indices()), bank.read(noise as tf.Tensor1D)];
         await Promise.all(rows.map((r) => r.data()));

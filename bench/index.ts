@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { augmentRows } from './augment.js';
 import { BANK_HEADER, bankRows } from './bank.js';
+import { timeIt } from './timing.js';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import {
@@ -39,18 +40,6 @@ interface Case {
   /** Runs the bare matrix products once and waits for them. */
   floor: () => Promise<void>;
   dispose: () => void;
-}
-
-async function timeIt(f: () => Promise<void>, reps: number): Promise<number> {
-  await f(); // warm-up: kernel compilation, memory growth
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await f();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
 }
 
 async function products(pairs: (readonly [tf.Tensor2D, tf.Tensor2D])[]): Promise<void> {

@@ -11,7 +11,9 @@
  * images), --out .tmp/learn (the run's JSON, and baselines.json, which keeps the two baselines;
  * --fresh-baselines recomputes them), --steps N (a step budget instead of --minutes), and any
  * preset option as --lr, --temperature, --momentum, --queue, --optimizer, --warmup, --wd,
- * --bn-groups. scripts/twin/twin.py is the same benchmark in PyTorch.
+ * --bn-groups, --negatives. --pretrain-images N pre-trains on the first N training images only
+ * (for memory-bank methods, whose entries move only when their image is drawn).
+ * scripts/twin/twin.py is the same benchmark in PyTorch.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
@@ -84,7 +86,10 @@ async function main(): Promise<void> {
   const data = loadFashionMnist();
   const toTensor = (images: Float32Array, n: number): tf.Tensor4D =>
     tf.tensor4d(images.subarray(0, n * 784), [n, 28, 28, 1]);
-  const trainAll = toTensor(data.train.images, data.train.count);
+  // --pretrain-images N: pre-train on the first N training images only (a memory bank then holds
+  // N entries and sees each image more often); kNN still uses the --knn-train images.
+  const pretrainCount = Math.min(num('pretrain-images', data.train.count), data.train.count);
+  const trainAll = toTensor(data.train.images, pretrainCount);
   const knnTrainImages = toTensor(data.train.images, knnTrain);
   const knnTrainLabels = data.train.labels.slice(0, knnTrain);
   const knnTestImages = toTensor(data.test.images, knnTest);
@@ -154,11 +159,12 @@ async function main(): Promise<void> {
     'queueStart',
     optional('queue-start') === undefined ? undefined : { step: optional('queue-start') },
   );
+  set('negatives', optional('negatives'));
   set('optimizer', args.get('optimizer'));
   const method = build({
     encoder,
     seed,
-    datasetSize: data.train.count,
+    datasetSize: pretrainCount,
     ...overrides,
   } as PresetOptions);
 

@@ -13,6 +13,8 @@ import {
   simsiam,
   swav,
   dino,
+  instDisc,
+  invaSpread,
   type SslMethod,
   type SslMethodOptions,
 } from 'tfjs-contrastive/methods';
@@ -31,6 +33,9 @@ export const PRESETS: Readonly<Record<string, (options: PresetOptions) => SslMet
   simsiam: (o) => simsiam(o),
   swav: (o) => swav(o),
   dino: (o) => dino(o),
+  // The bank holds one entry per training image: without datasetSize, instDisc's own error says so.
+  instDisc: (o) => instDisc({ ...o, datasetSize: o.datasetSize ?? Number.NaN }),
+  invaSpread: (o) => invaSpread(o),
 };
 
 /** The papers' names of the presets, for titles. */
@@ -44,6 +49,8 @@ export const PRESET_TITLES: Readonly<Record<string, string>> = {
   simsiam: 'SimSiam',
   swav: 'SwAV',
   dino: 'DINO',
+  instDisc: 'InstDisc',
+  invaSpread: 'InvaSpread',
 };
 
 /** A model's outputs for `x` in inference mode, `chunk` images at a time, concatenated. */

@@ -482,6 +482,12 @@ PRESET_DEFAULTS = {
                  excludeVectors=True, warmup=0.1, scaleWithBatch=True,
                  smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=0.04,
                                   weightDecayEnd=0.4, excludeVectors=True, warmup=0.1)),
+    "instDisc": dict(optimizer="momentum", learningRate=0.03, weightDecay=5e-4, warmup=0,
+                     smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=5e-4,
+                                      warmup=0.05)),
+    "invaSpread": dict(optimizer="momentum", learningRate=0.03, weightDecay=5e-4, warmup=0,
+                       smallImages=dict(optimizer="adamw", learningRate=4e-3, weightDecay=1e-6,
+                                        warmup=0.1)),
 }
 
 
@@ -1182,8 +1188,118 @@ class DINO(Method):
         return {"teacherTemperature": self.tau_now}
 
 
+def inva_spread_loss(z1, z2, temperature):
+    """Ye et al. 2019, Eq. 7-8 (the authors' BatchAverage/BatchCriterion): for the 2B normalised
+    anchors x_i, P_ij = exp(x_i . x_j / tau) / sum_{k != i} exp(x_i . x_k / tau), with the compared
+    features detached; l_i = -log P_{i+} - sum_{j != i, +} log(1 - P_ij), mean over the anchors."""
+    x = F.normalize(torch.cat([z1, z2], 0), dim=1)
+    n2 = x.shape[0]
+    b = n2 // 2
+    rows = torch.arange(n2)
+    eye = torch.eye(n2, dtype=torch.bool)
+    logits = (x @ x.detach().t() / temperature).masked_fill(eye, float("-inf"))
+    log_p = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positive = (rows + b) % n2
+    negative = ~eye
+    negative[rows, positive] = False
+    log_rest = torch.log(-torch.expm1(log_p.clamp(max=-1e-7)))
+    log_rest = torch.where(negative, log_rest, torch.zeros_like(log_rest))
+    return -(log_p[rows, positive] + log_rest.sum(1)).mean()
+
+
+class InvaSpread(Method):
+    """src/methods/inva-spread.ts: both views through the encoder and a linear head to 128-d as
+    one batch of 2B; the instance-spreading criterion at tau 0.1."""
+
+    name = "invaSpread"
+
+    def __init__(self, encoder, opts, seed):
+        super().__init__(encoder, opts, seed)
+        self.temperature = opts.get("temperature", 0.1)
+        self.head = mlp_head(self.f, [(128, False, False)])
+        self.setup_optimizer()
+
+    def networks(self):
+        return [self.encoder, self.head]
+
+    def trained(self):
+        return [self.encoder, self.head]
+
+    def loss(self, views, prepared):
+        a, b = views
+        n = a.shape[0]
+        z = self.head(self.encoder(torch.cat([a, b], 0)))
+        self.embedding = z[:n]
+        return inva_spread_loss(z[:n], z[n:], self.temperature)
+
+
+class InstDisc(Method):
+    """src/methods/inst-disc.ts, written from Wu et al. 2018 (Eq. 5-7): a linear head to 128-d,
+    features L2-normalised; a memory bank N x 128, uniform in [-s, s], s = 1 / sqrt(128 / 3); per
+    step K uniform noise indices shared by the batch; P(i | f) = exp(v_i . f / tau) / Z with Z
+    estimated on the first batch (N times the mean of exp over the scored pairs) and then fixed;
+    NCE -log h(positive) - sum log(1 - h(noise)), h = P / (P + K / N); after the step the batch's
+    entries become normalise(0.5 v + 0.5 f). The twin uses the first of its two views (the tfjs
+    preset makes one)."""
+
+    name = "instDisc"
+
+    def __init__(self, encoder, opts, seed):
+        super().__init__(encoder, opts, seed)
+        self.temperature = opts.get("temperature", 0.07)
+        self.k = int(opts.get("negatives", 4096))
+        self.n = int(opts["datasetSize"])
+        self.head = mlp_head(self.f, [(128, False, False)])
+        s = 1 / math.sqrt(128 / 3)
+        g = torch.Generator().manual_seed(seed + 2)
+        self.bank = torch.rand(self.n, 128, generator=g) * 2 * s - s
+        self.log_z = None
+        self.noise_rng = np.random.default_rng([seed, 4])
+        self.batch_indices = None
+        self.setup_optimizer()
+
+    def networks(self):
+        return [self.encoder, self.head]
+
+    def trained(self):
+        return [self.encoder, self.head]
+
+    def prepare(self, views):
+        return torch.from_numpy(self.noise_rng.integers(0, self.n, self.k))
+
+    def loss(self, views, noise):
+        idx = self.batch_indices
+        f = F.normalize(self.head(self.encoder(views[0])), dim=1)
+        self.embedding = f
+        t = self.temperature
+        positive = (f * self.bank[idx]).sum(1) / t
+        scores = f @ self.bank[noise].t() / t
+        b = f.shape[0]
+        if self.log_z is None:
+            with torch.no_grad():
+                all_scores = torch.cat([positive.reshape(-1), scores.reshape(-1)])
+                self.log_z_estimate = (math.log(self.n) + torch.logsumexp(all_scores, 0)
+                                       - math.log(b * (self.k + 1)))
+        log_z = self.log_z if self.log_z is not None else self.log_z_estimate
+        log_kpn = math.log(self.k / self.n)
+        per_sample = (F.softplus(log_kpn - (positive - log_z))
+                      + F.softplus((scores - log_z) - log_kpn).sum(1))
+        self.features = f.detach()
+        return per_sample.mean()
+
+    def update(self, prepared, momentum):
+        if self.log_z is None:
+            self.log_z = self.log_z_estimate
+        idx = self.batch_indices
+        self.bank[idx] = F.normalize(0.5 * self.bank[idx] + 0.5 * self.features, dim=1)
+
+    def extra_metrics(self):
+        return {} if self.log_z is None else {"nceZ": float(self.log_z.exp())}
+
+
 METHODS = {"simclr": SimCLR, "byol": BYOL, "simsiam": SimSiam, "mocoV2": MoCo, "moco": MoCoV1,
-           "mocoV3": MoCoV3, "swav": SwAV, "dino": DINO}
+           "mocoV3": MoCoV3, "swav": SwAV, "dino": DINO, "instDisc": InstDisc,
+           "invaSpread": InvaSpread}
 
 
 # -------------------------------------------------------------------------------------- evaluation
@@ -1284,6 +1400,9 @@ def parse_args(argv):
     p.add_argument("--bn-groups", type=int)
     p.add_argument("--optimizer", choices=["lars", "momentum", "sgd", "adamw", "adam"])
     p.add_argument("--prototypes", type=int, help="SwAV: prototypes K (3000)")
+    p.add_argument("--negatives", type=int, help="InstDisc: noise samples K (4096)")
+    p.add_argument("--pretrain-images", type=int,
+                   help="pre-train on the first N training images only (bench/learn.ts's flag)")
     p.add_argument("--local-crops", type=int, help="SwAV / DINO: local crops (6 / 8)")
     p.add_argument("--freeze-prototypes", type=int,
                    help="SwAV: steps with the prototypes frozen (313)")
@@ -1375,16 +1494,21 @@ def main(argv):
                        ("warmupTeacherTemperature", args.warmup_teacher_temp),
                        ("queueStart", None if args.queue_start is None
                         else {"step": args.queue_start}),
+                       ("negatives", args.negatives),
                        ("optimizer", args.optimizer)]:
         if value is not None:
             overrides[key] = value
+    count = train_x.shape[0] if args.pretrain_images is None else min(args.pretrain_images,
+                                                                       train_x.shape[0])
+    pretrain_x = train_x[:count]
+    overrides["datasetSize"] = count
     method = METHODS[args.method](encoder, overrides, args.seed)
     for m in method.networks():
         m.train()
 
     seconds = args.minutes * 60
     batch = args.batch
-    n = train_x.shape[0]
+    n = pretrain_x.shape[0]
     # fit on a tensor knows the epoch's length: its batches, the last one partial.
     method.steps_per_epoch = math.ceil(n / batch)
     data_rng = np.random.default_rng([args.seed, 2])
@@ -1395,7 +1519,8 @@ def main(argv):
     while not done:
         order = torch.from_numpy(data_rng.permutation(n))
         for s in range(0, n, batch):
-            images = train_x[order[s:s + batch]]
+            method.batch_indices = order[s:s + batch]
+            images = pretrain_x[method.batch_indices]
             if args.steps is not None:
                 progress = min(1.0, len(losses) / args.steps)
             else:
