@@ -267,6 +267,22 @@ describeBackends('cpc preset', ({ name: backend, tol }) => {
     encoder.dispose();
   });
 
+  it('an encoder built for the patch: patchSize defaults to its input, views keep the image size', async () => {
+    const encoder = smallConvNet({ inputShape: [4, 4, 1], widths: [4, 8], seed: 1 });
+    const method = cpc({ encoder, contextDim: 6, predictionSteps: 2, patchStride: 2 });
+    const x = images(BATCH, 15);
+    const views = method.makeViews(x, 1);
+    expect(views[0]?.shape).toEqual([BATCH, SIDE, SIDE, 1]);
+    const result = await method.trainStep({ images: x });
+    expect(result.skipped).toBe(false);
+    const [z, c] = method.encode(x);
+    expect(z.shape).toEqual([BATCH, 3, 3, 8]);
+    expect(c.shape).toEqual([BATCH, 3, 3, 6]);
+    tf.dispose([x, ...views, z, c]);
+    method.dispose();
+    encoder.dispose();
+  });
+
   it('sequence mode: windows along T, a GRU over time, every weight trains', async () => {
     const encoder = encoderOf(2);
     const method = cpc({
