@@ -104,7 +104,7 @@ interface Geometry {
  *   p x p inputs: e.g. `smallConvNet({ inputShape: [null, null, C] })`, or one built for
  *   [p, p, C]). The patches are cut with `tf.slice` and stacked, which have gradients on every
  *   backend.
- * - Context network: a GRU ({@link index!Gru}, written from functional ops: tfjs-layers' own GRU
+ * - Context network: a GRU ({@link layers!Gru}, written from functional ops: tfjs-layers' own GRU
  *   needs chained ops that tfjs-core alone lacks) runs down each column of the grid, top to bottom,
  *   so c_{i,j} depends only on the patches of column j in rows <= i. (The paper's vision model was
  *   a PixelCNN-style masked convolution stack, whose context also sees the other columns of the
@@ -289,6 +289,7 @@ export class CPC extends SslMethod {
     return super.trainStep(batch, optimizer);
   }
 
+  /** The method's views of `images` (see {@link SslMethod.makeViews}); dispose them. */
   override makeViews(images: tf.Tensor4D, rng: SeededRandom | number = 0): tf.Tensor4D[] {
     if (images instanceof tf.Tensor && images.rank === 4) this.seenSide ??= images.shape[1];
     return super.makeViews(images, rng);
@@ -399,6 +400,7 @@ export class CPC extends SslMethod {
     return out;
   }
 
+  /** Frees the context network and the predictors (see {@link SslMethod.dispose}). */
   override dispose(): void {
     this.released = true;
     super.dispose();
