@@ -44,3 +44,4 @@ export {
   randomPermutation,
   type SplitBatchNormOptions,
 } from './split-batch-norm.js';
+export { Gru, type GruArgs } from './gru.js';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BatchNorm } from './batch-norm.js';
+import { Gru } from './gru.js';
 import { L2Normalize } from './l2-normalize-layer.js';
 import { Prototypes } from './prototypes.js';
 import { ClassTokenPosition, MultiHeadSelfAttention, SelectToken } from './vit-layers.js';
@@ -22,6 +23,7 @@ export const LAYER_CLASSES = [
   ClassTokenPosition,
   MultiHeadSelfAttention,
   SelectToken,
+  Gru,
 ] as const;
 
 /**

@@ -9,7 +9,7 @@ import {
   checkTensor,
   type JsonValue,
 } from '../core/index.js';
-import { Gru } from '../layers/gru.js';
+import { Gru, registerLayers } from '../layers/index.js';
 import { LayerSeeds } from '../layers/seeds.js';
 import { cpcLoss } from '../losses/index.js';
 import { SslMethod, type LossOutput, type MethodDefaults, type StepContext } from './method.js';
@@ -236,7 +236,7 @@ export class CPC extends SslMethod {
     this.latentDim = this.featureDim;
     // The features embed returns: the context's width unless the latents are asked for.
     if (this.embedding === 'context') (this as { featureDim: number }).featureDim = this.contextDim;
-    tf.serialization.registerClass(Gru);
+    registerLayers();
     const seeds = new LayerSeeds(caller, 'options.headSeed', headSeed);
     this.contextNetwork = tfl.sequential({
       name: 'cpc_context',

@@ -49,3 +49,11 @@ export {
   invaSpread,
   type InvaSpreadMethodOptions,
 } from './inva-spread.js';
+export {
+  CPC,
+  CPC_DEFAULTS,
+  cpc,
+  type CpcEmbedding,
+  type CpcInput,
+  type CpcMethodOptions,
+} from './cpc.js';

@@ -173,6 +173,7 @@ describeBackends('custom layers', ({ tol }) => {
       'TfjsContrastive>ClassTokenPosition',
       'TfjsContrastive>MultiHeadSelfAttention',
       'TfjsContrastive>SelectToken',
+      'TfjsContrastive>Gru',
     ]);
   });
 });
