@@ -11,7 +11,7 @@
  * images), --out .tmp/learn (the run's JSON, and baselines.json, which keeps the two baselines;
  * --fresh-baselines recomputes them), --steps N (a step budget instead of --minutes), and any
  * preset option as --lr, --temperature, --momentum, --queue, --optimizer, --warmup, --wd,
- * --bn-groups, --negatives. --pretrain-images N pre-trains on the first N training images only
+ * --bn-groups, --negatives, --objective. --pretrain-images N pre-trains on the first N training images only
  * (for memory-bank methods, whose entries move only when their image is drawn).
  * scripts/twin/twin.py is the same benchmark in PyTorch.
  */
@@ -160,6 +160,7 @@ async function main(): Promise<void> {
     optional('queue-start') === undefined ? undefined : { step: optional('queue-start') },
   );
   set('negatives', optional('negatives'));
+  set('objective', args.get('objective'));
   set('optimizer', args.get('optimizer'));
   const method = build({
     encoder,

@@ -4,13 +4,14 @@ import { mocoV1Recipe, type ViewSpec } from '../augment/index.js';
 import {
   ContrastiveError,
   checkNumber,
+  checkOneOf,
   describeValue,
   l2Normalize,
   type ComponentState,
   type JsonValue,
 } from '../core/index.js';
 import { mlpHead, registerLayers } from '../layers/index.js';
-import { nceLoss } from '../losses/index.js';
+import { infoNce, nceLoss } from '../losses/index.js';
 import { MemoryBank } from '../state/index.js';
 import {
   SslMethod,
@@ -39,7 +40,17 @@ export interface InstDiscOptions extends SslMethodOptions {
   readonly bankMomentum?: number;
   /** Width of the embedding (the linear layer after the backbone) and of the bank. Default `128`. */
   readonly projectionDim?: number;
+  /**
+   * `'nce'` (default): noise-contrastive estimation with Z fixed after the first batch (the
+   * paper's main objective). `'softmax'`: the non-parametric softmax the paper approximates,
+   * over the image's entry and the K noise entries (`infoNce` against bank entries: no Z, so
+   * nothing to estimate; lemniscate.pytorch's `--nce-k 0` takes the softmax over the whole bank).
+   */
+  readonly objective?: InstDiscObjective;
 }
+
+/** InstDisc's objective: see {@link InstDiscOptions.objective}. */
+export type InstDiscObjective = 'nce' | 'softmax';
 
 /**
  * The defaults of {@link instDisc}: lemniscate.pytorch's SGD (momentum 0.9, learning rate 0.03,
@@ -127,6 +138,8 @@ export class InstDisc extends SslMethod {
   readonly temperature: number;
   /** Noise samples per step. */
   readonly negatives: number;
+  /** The objective: NCE or the sampled softmax. */
+  readonly objective: InstDiscObjective;
   /** The linear layer to the embedding. */
   readonly head: tfl.Sequential;
   private bankRef: MemoryBank;
@@ -150,6 +163,8 @@ export class InstDisc extends SslMethod {
     checkNumber(caller, 'options.bankMomentum', momentum, { min: 0, lessThan: 1 });
     const dim = options.projectionDim ?? 128;
     checkNumber(caller, 'options.projectionDim', dim, { integer: true, min: 1 });
+    this.objective = options.objective ?? 'nce';
+    checkOneOf(caller, 'options.objective', this.objective, ['nce', 'softmax']);
     const seed = options.seed ?? 0;
     this.head = mlpHead({
       inputDim: this.featureDim,
@@ -192,6 +207,13 @@ export class InstDisc extends SslMethod {
   protected loss(views: tf.Tensor4D[], prepared: tf.Tensor[]): LossOutput {
     const [indices, noise] = prepared as [tf.Tensor1D, tf.Tensor1D];
     const f = SslMethod.train(this.head, SslMethod.train(this.encoder, views[0] as tf.Tensor4D));
+    if (this.objective === 'softmax') {
+      const loss = infoNce(f, this.bankRef.read(indices), {
+        negatives: this.bankRef.read(noise),
+        temperature: this.temperature,
+      }) as tf.Scalar;
+      return { loss, embedding: f, keep: [l2Normalize(f)] };
+    }
     const z = this.zState.value;
     const out = nceLoss(f, indices, this.bankRef, noise, {
       temperature: this.temperature,
@@ -243,6 +265,7 @@ export class InstDisc extends SslMethod {
       datasetSize: this.bankRef.size,
       bankDim: this.bankRef.dim,
       bankMomentum: this.bankRef.momentum,
+      objective: this.objective,
       featureDim: this.featureDim,
       head: this.head.layers.map((l) => l.getClassName()),
     };

@@ -12,7 +12,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
 import { ContrastiveError, l2Normalize } from '../../src/core/index.js';
 import { smallConvNet } from '../../src/layers/index.js';
-import { invaSpreadLoss, nceLoss } from '../../src/losses/index.js';
+import { infoNce, invaSpreadLoss, nceLoss } from '../../src/losses/index.js';
 import { instDisc, invaSpread, type InstDisc } from '../../src/methods/index.js';
 import { MemoryBank } from '../../src/state/index.js';
 import { describeBackends, expectClose } from '../support/backends.js';
@@ -102,6 +102,36 @@ describeBackends('instDisc and invaSpread presets', ({ tol }) => {
     expectClose(result.loss, (await expected.loss.data())[0]!, tol, 'loss with the fixed Z');
     tf.dispose([view, f, noise, expected.loss, expected.z, batch.images]);
     copy.dispose();
+    method.dispose();
+    encoder.dispose();
+  });
+
+  it("instDisc objective 'softmax': InfoNCE of the features against the image's entry and the noise entries before the step; no Z", async () => {
+    const encoder = conv();
+    const method = instDisc({
+      encoder,
+      datasetSize: N,
+      negatives: 10,
+      projectionDim: 8,
+      objective: 'softmax',
+      temperature: 0.2,
+    });
+    const batch = { images: images(5, 11), indices: [4, 9, 1, 22, 13] };
+    const [view] = method.makeViews(batch.images, 2) as [tf.Tensor4D];
+    const f = features(method, view);
+    const before = bankCopy(method);
+    const noise = before.sampleNoise(10) as tf.Tensor1D;
+    const expected = tf.tidy(() =>
+      infoNce(f, before.read(batch.indices), { negatives: before.read(noise), temperature: 0.2 }),
+    );
+    const result = await method.trainStep({ ...batch, views: [view] });
+    expectClose(result.loss, (await expected.data())[0]!, tol, 'loss');
+    expect(method.z).toBeUndefined();
+    expect(() => instDisc({ encoder, datasetSize: N, objective: 'nca' as never })).toThrow(
+      /options.objective/,
+    );
+    tf.dispose([view, f, noise, expected, batch.images]);
+    before.dispose();
     method.dispose();
     encoder.dispose();
   });

@@ -60,6 +60,14 @@ export const PRESETS: Record<string, Build> = {
     }),
   dino: (o) => dino({ ...o, outDim: 16, hiddenDim: 16, bottleneckDim: 8, localCrops: 2 }),
   instDisc: (o) => instDisc({ ...o, datasetSize: DATASET, negatives: 12, projectionDim: 8 }),
+  instDiscSoftmax: (o) =>
+    instDisc({
+      ...o,
+      datasetSize: DATASET,
+      negatives: 12,
+      projectionDim: 8,
+      objective: 'softmax',
+    }),
   invaSpread: (o) => invaSpread({ ...o, projectionDim: 8 }),
   dinoGlobalClip: (o) =>
     dino({
