@@ -122,8 +122,8 @@ const LAB_STD = [50, (86.183 + 98.233) / 2, (107.857 + 94.478) / 2];
  * crop_low default, and a flip, no colour jitter, from 96 px; crop 0.3-1 and flip below), then
  * splits it into its views (`split`): the views of one image share their crop. The noise indices
  * (K, default 4096) are drawn once per step and shared by the batch and by every view (CMC draws
- * K per sample: [B, K] rows of D floats a step instead of [K]; shared noise costs B times less
- * and keeps the estimate unbiased). The preset needs each image's data-set index,
+ * K per sample: [B, K] rows of D floats a step instead of [K]; shared noise costs B times less,
+ * for the same expected loss). The preset needs each image's data-set index,
  * `batch.indices` (`fit` supplies them for a tensor of images), and `datasetSize`.
  *
  * `embed` returns the concatenation of every view encoder's features ([N, sum F_v], CMC's
