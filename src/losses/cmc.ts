@@ -5,6 +5,7 @@ import {
   checkTensor,
   describeValue,
   l2Normalize,
+  stopGradient,
 } from '../core/index.js';
 import { checkInBatchSize, infoNcePerQuery, negativeChunks } from './info-nce.js';
 import { resolveFlag, resolveTemperature, sumOf } from './reduction.js';
@@ -21,6 +22,16 @@ export interface CmcOptions {
    */
   readonly negativesPerView?: readonly (tf.Tensor2D | readonly tf.Tensor2D[])[];
   /**
+   * Positive keys for each view, e.g. the batch's own entries in that view's memory bank: entry j
+   * is an [N, D] tensor, row r the positive of sample r, used instead of `views[j]` whenever view
+   * j provides the keys. Constants: no gradient flows into them. This is the softmax variant of
+   * CMC's released code (HobbitLong/CMC NCE/NCEAverage.py), where the positive of view i's
+   * feature is the other view's bank entry of the same image (`idx[:, 0] = y`, detached), not
+   * that view's live feature. Default: the live features `views[j]` (gradient flows into both
+   * sides).
+   */
+  readonly positivesPerView?: readonly tf.Tensor2D[];
+  /**
    * `'full'` (default): every ordered pair of views (i, j), i != j, the full graph of CMC.
    * `'core'`: view 0 is the core view, paired both ways with each other view.
    */
@@ -35,17 +46,23 @@ export interface CmcOptions {
  * must be matched across views.
  *
  * For each directed pair (i, j) the features of view i are the queries and those of view j the
- * keys: `term(i, j) = infoNce(views[i], views[j], { negatives: negativesPerView?.[j] })`, the mean
- * over the batch. The loss is the sum of the terms over the pairs: every ordered pair for
- * `'full'` (2 views: L_{1,2} + L_{2,1}, the paper's two-view objective), or (0, j) and (j, 0)
- * for `'core'`. Gradient flows into every view; the given negatives are constants.
+ * keys: `term(i, j) = infoNce(views[i], positivesPerView?.[j] ?? views[j], { negatives:
+ * negativesPerView?.[j] })`, the mean over the batch. The loss is the sum of the terms over the
+ * pairs: every ordered pair for `'full'` (2 views: L_{1,2} + L_{2,1}, the paper's two-view
+ * objective), or (0, j) and (j, 0) for `'core'`. Gradient flows into every view; the given
+ * negatives and positives are constants.
+ *
+ * With `positivesPerView` and `negativesPerView` both taken from memory banks, this is the
+ * softmax variant of CMC's code: view i's feature is scored against `[bank_j[y], bank_j[noise]]`
+ * / tau, label 0, and only the queries carry gradient.
  *
  * @param views - two or more [N, D] float32 tensors, row i of each the same sample.
- * @param options - `temperature` (0.07), `negativesPerView`, `pairing` ('full'), `normalize` (true).
+ * @param options - `temperature` (0.07), `negativesPerView`, `positivesPerView`, `pairing`
+ *   ('full'), `normalize` (true).
  * @returns a scalar: the sum of the pair terms.
  * @throws {@link ContrastiveError} when fewer than 2 views are given, the views differ in shape,
- *   N < 2 without negatives, a negatives entry is missing or of another dimension, or
- *   temperature <= 0.
+ *   N < 2 without negatives, a negatives entry is missing or of another dimension, a positives
+ *   entry is missing or not [N, D], or temperature <= 0.
  *
  * @example
  * ```ts
@@ -62,6 +79,12 @@ export interface CmcOptions {
  * const bankAb = new MemoryBank(10000, 128);
  * const noise = bankL.sampleNoise(4096) as tf.Tensor1D;
  * const withBanks = cmcLoss([fL, fAb], { negativesPerView: [bankL.read(noise), bankAb.read(noise)] });
+ * // CMC's softmax variant: the positives too come from the banks (rows y of the batch).
+ * const y = Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]);
+ * const softmax = cmcLoss([fL, fAb], {
+ *   positivesPerView: [bankL.read(y), bankAb.read(y)],
+ *   negativesPerView: [bankL.read(noise), bankAb.read(noise)],
+ * });
  * ```
  */
 export function cmcLoss(views: readonly tf.Tensor2D[], options: CmcOptions = {}): tf.Tensor {
@@ -106,6 +129,25 @@ export function cmcLoss(views: readonly tf.Tensor2D[], options: CmcOptions = {})
       negativeChunks(caller, `options.negativesPerView[${j}]`, neg, d),
     );
   }
+  const { positivesPerView } = options;
+  if (positivesPerView !== undefined) {
+    const given: unknown = positivesPerView;
+    if (!Array.isArray(given) || given.length !== views.length) {
+      throw new ContrastiveError({
+        caller,
+        argument: 'options.positivesPerView',
+        expected: `an array with one [${n}, ${d}] entry per view (${views.length})`,
+        received: describeValue(positivesPerView),
+      });
+    }
+    positivesPerView.forEach((p, j) => {
+      checkTensor(caller, `options.positivesPerView[${j}]`, p, {
+        shape: [n, d],
+        dtype: 'float32',
+        layout: `[${n}, ${d}] (row r the positive of sample r)`,
+      });
+    });
+  }
   const pairs: [number, number][] = [];
   for (let i = 0; i < views.length; i++) {
     for (let j = 0; j < views.length; j++) {
@@ -116,8 +158,9 @@ export function cmcLoss(views: readonly tf.Tensor2D[], options: CmcOptions = {})
     const prep = (x: tf.Tensor2D): tf.Tensor2D => (normalize ? l2Normalize(x) : x);
     const v = views.map(prep);
     const negs = chunksPerView?.map((chunks) => chunks.map(prep));
+    const keys = positivesPerView?.map((p) => prep(stopGradient(p))) ?? v;
     const terms = pairs.map(([i, j]) =>
-      tf.mean(infoNcePerQuery(v[i] as tf.Tensor2D, v[j] as tf.Tensor2D, negs?.[j], temperature)),
+      tf.mean(infoNcePerQuery(v[i] as tf.Tensor2D, keys[j] as tf.Tensor2D, negs?.[j], temperature)),
     );
     return sumOf(terms);
   });

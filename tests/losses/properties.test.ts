@@ -159,7 +159,7 @@ describeBackends('InfoNCE family: symmetries and equivalences', ({ tol }) => {
   });
 });
 
-describeBackends('InfoNCE family: gradients', () => {
+describeBackends('InfoNCE family: gradients', ({ tol }) => {
   const cases: [string, (x: tf.Tensor2D, other: tf.Tensor2D) => tf.Tensor][] = [
     ['ntXentLoss', (x, o) => ntXentLoss(x, o, { temperature: 0.5 })],
     [
@@ -245,6 +245,54 @@ describeBackends('InfoNCE family: gradients', () => {
     );
     expect(Object.keys(cmc.grads)).toEqual(['q']);
     tf.dispose([q, k, bank, loss, cmc.value, ...Object.values(grads), ...Object.values(cmc.grads)]);
+  });
+
+  it('cmcLoss positivesPerView: the same values as the live keys, and no gradient into them', () => {
+    const a = tf.tidy(() => tf.variable(randn([4, 6], 28)));
+    const b = tf.tidy(() => tf.variable(randn([4, 6], 29)));
+    const pa = tf.tidy(() => tf.variable(randn([4, 6], 28))); // the values of a
+    const pb = tf.tidy(() => tf.variable(randn([4, 6], 29))); // the values of b
+    const negs = randn([5, 6], 30);
+    const options = { temperature: 0.3, negativesPerView: [negs, negs] };
+    const live = tf.variableGrads(() => cmcLoss([a, b], options) as tf.Scalar, [a, b]);
+    const banked = tf.variableGrads(
+      () => cmcLoss([a, b], { ...options, positivesPerView: [pa, pb] }) as tf.Scalar,
+      [a, b, pa, pb],
+    );
+    expectClose(banked.value, live.value, tol, 'loss with constant positives of the same values');
+    // Only the queries carry gradient: none reaches the positives, and d/da is the query side of
+    // the live gradient alone.
+    for (const p of [pa, pb]) {
+      const g = banked.grads[p.name];
+      expect(g === undefined || g.dataSync().every((x) => x === 0)).toBe(true);
+    }
+    const queryOnly = tf.variableGrads(
+      () =>
+        tf.add(
+          infoNce(a, tf.clone(pb), { temperature: 0.3, negatives: negs }),
+          infoNce(b, tf.clone(pa), { temperature: 0.3, negatives: negs }),
+        ) as tf.Scalar,
+      [a, b],
+    );
+    for (const [x, what] of [
+      [a, 'd/da'],
+      [b, 'd/db'],
+    ] as const) {
+      expectClose(
+        banked.grads[x.name] as tf.Tensor,
+        queryOnly.grads[x.name] as tf.Tensor,
+        tol,
+        what,
+      );
+    }
+    expect(() => cmcLoss([a, b], { positivesPerView: [pa] })).toThrow(
+      "cmcLoss: argument 'options.positivesPerView' must be an array with one [4, 6] entry per view (2)",
+    );
+    expect(() => cmcLoss([a, b], { positivesPerView: [pa, negs] })).toThrow(
+      "argument 'options.positivesPerView[1]'",
+    );
+    tf.dispose([a, b, pa, pb, negs]);
+    for (const r of [live, banked, queryOnly]) tf.dispose([r.value, ...Object.values(r.grads)]);
   });
 
   it('a few gradient-descent steps on the inputs lower every loss', () => {

@@ -75,9 +75,11 @@ function call(c: Case, a: Args, reduction?: 'none'): tf.Tensor {
       return invaSpreadLoss(t2('z1'), t2('z2'), o);
     case 'cmcLoss': {
       const negativesPerView = indexed(a, 'negativesPerView');
+      const positivesPerView = indexed(a, 'positivesPerView');
       return cmcLoss(indexed(a, 'views') ?? [], {
         ...o,
         ...(negativesPerView ? { negativesPerView } : {}),
+        ...(positivesPerView ? { positivesPerView } : {}),
       });
     }
     case 'cpcLoss':
@@ -87,8 +89,10 @@ function call(c: Case, a: Args, reduction?: 'none'): tf.Tensor {
   }
 }
 
-// Explicit negatives are constants (queue / bank entries): the reference detaches them too.
-export const isConstantInput = (k: string): boolean => k.startsWith('negatives');
+// Explicit negatives and positives are constants (queue / bank entries): the reference detaches
+// them too.
+export const isConstantInput = (k: string): boolean =>
+  k.startsWith('negatives') || k.startsWith('positivesPerView');
 
 /**
  * Runs a case on the active backend: loss, per-sample losses and gradients, or the refusal.
