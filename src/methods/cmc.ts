@@ -22,7 +22,7 @@ import {
   type StatefulPart,
   type StepContext,
 } from './method.js';
-import { NceConstant } from './parts.js';
+import { NceConstant, batchIndices, restoredBank } from './parts.js';
 import type { SslMethodOptions } from './types.js';
 
 /**
@@ -299,7 +299,7 @@ export class CMC extends SslMethod {
   protected override prepare(views: tf.Tensor4D[], context: StepContext): tf.Tensor[] {
     const caller = `${this.name}.trainStep`;
     const image = views[0] as tf.Tensor4D;
-    const idx = this.batchIndices(caller, context.batch.indices, image.shape[0]);
+    const idx = batchIndices(caller, context.batch.indices, image.shape[0], this.datasetSize);
     const noise = this.methodRng.integers(this.negatives, this.datasetSize);
     const parts = this.splitViews(caller, image);
     return [tf.tensor1d(idx, 'int32'), tf.tensor1d(noise, 'int32'), ...parts];
@@ -378,17 +378,7 @@ export class CMC extends SslMethod {
     const bank = /^bank(\d+)$/.exec(name);
     const current = bank === null ? undefined : this.bankList[Number(bank[1])];
     if (current !== undefined) {
-      const restored = MemoryBank.fromState(state);
-      if (restored.size !== current.size || restored.dim !== current.dim) {
-        restored.dispose();
-        throw new ContrastiveError({
-          caller,
-          argument: 'source',
-          expected: `a memory bank of ${current.size} x ${current.dim} entries`,
-          received: `one of ${restored.size} x ${restored.dim}`,
-        });
-      }
-      current.dispose();
+      const restored = restoredBank(caller, current, state);
       this.bankList[Number((bank as RegExpExecArray)[1])] = restored;
       return;
     }
@@ -494,53 +484,6 @@ export class CMC extends SslMethod {
       projectionDim: (this.bankList[0] as MemoryBank).dim,
       featureDims: this.encoders.map(outputWidth),
     };
-  }
-
-  /** The batch's data-set indices as integers in [0, N), or a ContrastiveError saying why not. */
-  private batchIndices(caller: string, indices: unknown, b: number): Int32Array {
-    if (indices === undefined) {
-      throw new ContrastiveError(
-        {
-          caller,
-          argument: 'batch.indices',
-          expected: `each image's index in the data set ([${b}] integers in [0, ${this.datasetSize})): cmc keeps one memory-bank entry per training image and needs them`,
-          received: 'undefined',
-        },
-        'fit(images) supplies them; with trainStep pass { images, indices }.',
-      );
-    }
-    let idx: Int32Array;
-    if (indices instanceof tf.Tensor) {
-      checkTensor(caller, 'batch.indices', indices, {
-        shape: [b],
-        dtype: 'int32',
-        layout: `[${b}] data-set indices`,
-      });
-      idx = (indices.dataSync() as Int32Array).slice();
-    } else if (
-      (Array.isArray(indices) || indices instanceof Int32Array) &&
-      (indices as ArrayLike<unknown>).length === b &&
-      Array.from(indices as ArrayLike<unknown>).every((x) => Number.isInteger(x))
-    ) {
-      idx = Int32Array.from(indices as ArrayLike<number>);
-    } else {
-      throw new ContrastiveError({
-        caller,
-        argument: 'batch.indices',
-        expected: `${b} integer data-set indices (one per image)`,
-        received: describeValue(indices),
-      });
-    }
-    const bad = idx.findIndex((x) => x < 0 || x >= this.datasetSize);
-    if (bad >= 0) {
-      throw new ContrastiveError({
-        caller,
-        argument: `batch.indices[${bad}]`,
-        expected: `an index in [0, ${this.datasetSize}) (options.datasetSize is the banks' size N)`,
-        received: String(idx[bad]),
-      });
-    }
-    return idx;
   }
 
   /** The views of a batch by the split, checked against the encoders' inputs. */

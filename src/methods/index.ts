@@ -57,3 +57,4 @@ export {
   type CpcInput,
   type CpcMethodOptions,
 } from './cpc.js';
+export { CMC, CMC_DEFAULTS, cmc, type CmcMethodOptions, type CmcViewSplit } from './cmc.js';

@@ -2,10 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { mocoV1Recipe, type ViewSpec } from '../augment/index.js';
 import {
-  ContrastiveError,
   checkNumber,
   checkOneOf,
-  describeValue,
   l2Normalize,
   type ComponentState,
   type JsonValue,
@@ -20,9 +18,9 @@ import {
   type StatefulPart,
   type StepContext,
 } from './method.js';
-import { NceConstant } from './parts.js';
+import { NceConstant, batchIndices, restoredBank } from './parts.js';
 import { defaultRecipe } from './simclr.js';
-import type { Batch, SslMethodOptions } from './types.js';
+import type { SslMethodOptions } from './types.js';
 
 /** Options of {@link instDisc}. */
 export interface InstDiscOptions extends SslMethodOptions {
@@ -200,8 +198,13 @@ export class InstDisc extends SslMethod {
 
   protected override prepare(views: tf.Tensor4D[], context: StepContext): tf.Tensor[] {
     const b = (views[0] as tf.Tensor4D).shape[0];
-    const indices = batchIndices(`${this.name}.trainStep`, context.batch, b, this.bankRef.size);
-    return [indices, this.bankRef.sampleNoise(this.negatives)];
+    const indices = batchIndices(
+      `${this.name}.trainStep`,
+      context.batch.indices,
+      b,
+      this.bankRef.size,
+    );
+    return [tf.tensor1d(indices, 'int32'), this.bankRef.sampleNoise(this.negatives)];
   }
 
   protected loss(views: tf.Tensor4D[], prepared: tf.Tensor[]): LossOutput {
@@ -270,85 +273,4 @@ export class InstDisc extends SslMethod {
       head: this.head.layers.map((l) => l.getClassName()),
     };
   }
-}
-
-/**
- * The batch's data-set indices as an int32 tensor [B], checked: present, one per image, integers
- * in [0, N). For the presets with memory banks (InstDisc, CMC).
- *
- * @internal
- */
-export function batchIndices(caller: string, batch: Batch, b: number, n: number): tf.Tensor1D {
-  const given = batch.indices;
-  if (given === undefined) {
-    throw new ContrastiveError(
-      {
-        caller,
-        argument: 'batch.indices',
-        expected: `each image's index in the training set (${b} integers in [0, ${n}))`,
-        received: 'no indices',
-      },
-      'A memory-bank method keeps one entry per training image: pass { images, indices }; fit supplies them for a tensor of images.',
-    );
-  }
-  let values: ArrayLike<number>;
-  if (given instanceof tf.Tensor) {
-    if (given.dtype !== 'int32' || given.rank !== 1) {
-      throw new ContrastiveError({
-        caller,
-        argument: 'batch.indices',
-        expected: `an int32 tensor [${b}], an Int32Array or an array of integers`,
-        received: describeValue(given),
-      });
-    }
-    values = given.dataSync();
-  } else {
-    values = given;
-  }
-  const arr = Array.from(values as ArrayLike<unknown>);
-  if (arr.length !== b) {
-    throw new ContrastiveError({
-      caller,
-      argument: 'batch.indices',
-      expected: `${b} indices (one per image)`,
-      received: `${arr.length}`,
-    });
-  }
-  const bad = arr.findIndex(
-    (v) => typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= n,
-  );
-  if (bad >= 0) {
-    throw new ContrastiveError({
-      caller,
-      argument: `batch.indices[${bad}]`,
-      expected: `an integer index in [0, ${n}) (the preset's datasetSize)`,
-      received: describeValue(arr[bad]),
-    });
-  }
-  return tf.tensor1d(arr as number[], 'int32');
-}
-
-/**
- * A bank restored from a checkpoint's state in place of `current`, which it disposes: the same
- * size and width, or a ContrastiveError naming the checkpoint (and `current` stays).
- *
- * @internal
- */
-export function restoredBank(
-  caller: string,
-  current: MemoryBank,
-  state: ComponentState,
-): MemoryBank {
-  const restored = MemoryBank.fromState(state, { storage: current.storage });
-  if (restored.size !== current.size || restored.dim !== current.dim) {
-    restored.dispose();
-    throw new ContrastiveError({
-      caller,
-      argument: 'source',
-      expected: `a memory bank of ${current.size} x ${current.dim} entries`,
-      received: `one of ${restored.size} x ${restored.dim}`,
-    });
-  }
-  current.dispose();
-  return restored;
 }

@@ -5,7 +5,7 @@ import {
   describeValue,
   type ComponentState,
 } from '../core/index.js';
-import { MomentumQueue } from '../state/index.js';
+import { MemoryBank, MomentumQueue } from '../state/index.js';
 
 /**
  * A queue restored from a checkpoint's state in place of `current`, which it disposes: the same
@@ -134,4 +134,91 @@ export class NceConstant {
     }
     this.value = z ?? undefined;
   }
+}
+
+/**
+ * The batch's data-set indices, checked: present, one per image, integers in [0, N) (the
+ * preset's `datasetSize`). For the presets with memory banks (InstDisc, CMC).
+ *
+ * @internal
+ */
+export function batchIndices(caller: string, given: unknown, b: number, n: number): Int32Array {
+  if (given === undefined) {
+    throw new ContrastiveError(
+      {
+        caller,
+        argument: 'batch.indices',
+        expected: `each image's index in the training set (${b} integers in [0, ${n})): a memory-bank method keeps one entry per training image and needs them`,
+        received: 'no indices',
+      },
+      'fit(images) supplies them; with trainStep pass { images, indices }.',
+    );
+  }
+  let values: ArrayLike<number>;
+  if (given instanceof tf.Tensor) {
+    if (given.dtype !== 'int32' || given.rank !== 1) {
+      throw new ContrastiveError({
+        caller,
+        argument: 'batch.indices',
+        expected: `an int32 tensor [${b}], an Int32Array or an array of integers`,
+        received: describeValue(given),
+      });
+    }
+    values = given.dataSync();
+  } else if (Array.isArray(given) || given instanceof Int32Array) {
+    values = given as ArrayLike<number>;
+  } else {
+    throw new ContrastiveError({
+      caller,
+      argument: 'batch.indices',
+      expected: `an int32 tensor [${b}], an Int32Array or an array of integers`,
+      received: describeValue(given),
+    });
+  }
+  const arr = Array.from(values as ArrayLike<unknown>);
+  if (arr.length !== b) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'batch.indices',
+      expected: `${b} indices (one per image)`,
+      received: `${arr.length}`,
+    });
+  }
+  const bad = arr.findIndex(
+    (v) => typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= n,
+  );
+  if (bad >= 0) {
+    throw new ContrastiveError({
+      caller,
+      argument: `batch.indices[${bad}]`,
+      expected: `an integer index in [0, ${n}) (the preset's datasetSize)`,
+      received: describeValue(arr[bad]),
+    });
+  }
+  return Int32Array.from(arr as number[]);
+}
+
+/**
+ * A bank restored from a checkpoint's state in place of `current`, which it disposes: the same
+ * size and width, or a ContrastiveError naming the checkpoint (and `current` stays).
+ *
+ * @internal
+ */
+export function restoredBank(
+  caller: string,
+  current: MemoryBank,
+  state: ComponentState,
+): MemoryBank {
+  const restored = MemoryBank.fromState(state, { storage: current.storage });
+  if (restored.size !== current.size || restored.dim !== current.dim) {
+    restored.dispose();
+    throw new ContrastiveError({
+      caller,
+      argument: 'source',
+      expected: `a memory bank of ${current.size} x ${current.dim} entries`,
+      received: `one of ${restored.size} x ${restored.dim}`,
+    });
+  }
+  current.dispose();
+  return restored;
 }

@@ -422,11 +422,11 @@ describeBackends('cmc preset', ({ name: backend, tol }) => {
     const step = method.trainStep({ images: batch.images });
     await expect(step).rejects.toThrow(ContrastiveError);
     await expect(method.trainStep({ images: batch.images })).rejects.toThrow(
-      /argument 'batch.indices' must be each image's index in the data set.*needs them/,
+      /argument 'batch.indices' must be each image's index in the training set.*needs them/,
     );
     await expect(
       method.trainStep({ images: batch.images, indices: [0, 1, 2, 3, 4, N] }),
-    ).rejects.toThrow(/batch.indices\[5\].*options.datasetSize/);
+    ).rejects.toThrow(/batch.indices\[5\].*datasetSize/);
     await expect(method.trainStep({ images: batch.images, indices: [0, 1] })).rejects.toThrow(
       /batch.indices/,
     );
