@@ -15,7 +15,7 @@
  *   npm run demo
  *   npm run demo -- --method byol --minutes 10 --backend wasm --out runs/byol
  *
- * Flags: --method (simclr, simclrV2, moco, mocoV2, mocoV3, byol, simsiam, swav, dino), --minutes (training time,
+ * Flags: --method (simclr, simclrV2, moco, mocoV2, mocoV3, byol, simsiam, swav, dino, instDisc, invaSpread), --minutes (training time,
  * default 4), --backend (auto, wasm, cpu; default auto), --out (default demo-output), --batch
  * (128), --seed (0), --eval-train (training images for kNN and the probe, 10000), --eval-test
  * (test images, 2000), --map-points (test images on the maps, 2000). Ctrl-C stops training early

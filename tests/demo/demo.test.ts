@@ -133,7 +133,7 @@ describe('npm run demo (tiny)', () => {
     );
     expect(failure?.code).toBe(2);
     expect(failure?.stderr).toContain(
-      "demo: --method must be one of simclr, simclrV2, moco, mocoV2, mocoV3, byol, simsiam, swav, dino, got 'simclrr'",
+      "demo: --method must be one of simclr, simclrV2, moco, mocoV2, mocoV3, byol, simsiam, swav, dino, instDisc, invaSpread, got 'simclrr'",
     );
     expect(failure?.stderr).toContain('usage: npm run demo');
   });
