@@ -42,7 +42,13 @@ export {
   type MocoV3Backbone,
   type MocoV3Options,
 } from './moco-v3.js';
-export { INST_DISC_DEFAULTS, InstDisc, instDisc, type InstDiscOptions } from './inst-disc.js';
+export {
+  INST_DISC_DEFAULTS,
+  InstDisc,
+  instDisc,
+  type InstDiscObjective,
+  type InstDiscOptions,
+} from './inst-disc.js';
 export {
   INVA_SPREAD_DEFAULTS,
   InvaSpread,
