@@ -1248,6 +1248,7 @@ class InstDisc(Method):
         super().__init__(encoder, opts, seed)
         self.temperature = opts.get("temperature", 0.07)
         self.k = int(opts.get("negatives", 4096))
+        self.objective = opts.get("objective", "nce")
         self.n = int(opts["datasetSize"])
         self.head = mlp_head(self.f, [(128, False, False)])
         s = 1 / math.sqrt(128 / 3)
@@ -1275,11 +1276,16 @@ class InstDisc(Method):
         positive = (f * self.bank[idx]).sum(1) / t
         scores = f @ self.bank[noise].t() / t
         b = f.shape[0]
-        if self.log_z is None:
+        if self.log_z is None and self.objective == "nce":
             with torch.no_grad():
                 all_scores = torch.cat([positive.reshape(-1), scores.reshape(-1)])
                 self.log_z_estimate = (math.log(self.n) + torch.logsumexp(all_scores, 0)
                                        - math.log(b * (self.k + 1)))
+        if self.objective == "softmax":
+            # The non-parametric softmax over the image's entry and the K noise entries.
+            logits = torch.cat([positive[:, None], scores], 1)
+            self.features = f.detach()
+            return F.cross_entropy(logits, torch.zeros(b, dtype=torch.long))
         log_z = self.log_z if self.log_z is not None else self.log_z_estimate
         log_kpn = math.log(self.k / self.n)
         per_sample = (F.softplus(log_kpn - (positive - log_z))
@@ -1288,7 +1294,7 @@ class InstDisc(Method):
         return per_sample.mean()
 
     def update(self, prepared, momentum):
-        if self.log_z is None:
+        if self.log_z is None and self.objective == "nce":
             self.log_z = self.log_z_estimate
         idx = self.batch_indices
         self.bank[idx] = F.normalize(0.5 * self.bank[idx] + 0.5 * self.features, dim=1)
@@ -1401,6 +1407,7 @@ def parse_args(argv):
     p.add_argument("--optimizer", choices=["lars", "momentum", "sgd", "adamw", "adam"])
     p.add_argument("--prototypes", type=int, help="SwAV: prototypes K (3000)")
     p.add_argument("--negatives", type=int, help="InstDisc: noise samples K (4096)")
+    p.add_argument("--objective", choices=["nce", "softmax"], help="InstDisc: the objective (nce)")
     p.add_argument("--pretrain-images", type=int,
                    help="pre-train on the first N training images only (bench/learn.ts's flag)")
     p.add_argument("--local-crops", type=int, help="SwAV / DINO: local crops (6 / 8)")
@@ -1494,7 +1501,7 @@ def main(argv):
                        ("warmupTeacherTemperature", args.warmup_teacher_temp),
                        ("queueStart", None if args.queue_start is None
                         else {"step": args.queue_start}),
-                       ("negatives", args.negatives),
+                       ("negatives", args.negatives), ("objective", args.objective),
                        ("optimizer", args.optimizer)]:
         if value is not None:
             overrides[key] = value
