@@ -485,6 +485,9 @@ PRESET_DEFAULTS = {
     "instDisc": dict(optimizer="momentum", learningRate=0.03, weightDecay=5e-4, warmup=0,
                      smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=5e-4,
                                       warmup=0.05)),
+    "cmc": dict(optimizer="momentum", learningRate=0.03, weightDecay=1e-4, warmup=0,
+                smallImages=dict(optimizer="adamw", learningRate=1e-3, weightDecay=1e-4,
+                                 warmup=0.05)),
     "invaSpread": dict(optimizer="momentum", learningRate=0.03, weightDecay=5e-4, warmup=0,
                        smallImages=dict(optimizer="adamw", learningRate=4e-3, weightDecay=1e-6,
                                         warmup=0.1)),
@@ -1303,9 +1306,115 @@ class InstDisc(Method):
         return {} if self.log_z is None else {"nceZ": float(self.log_z.exp())}
 
 
+def gradient_views(x):
+    """src/methods/cmc.ts gradientViews: the grey image and its Sobel gradient magnitude / 4,
+    edges replicated."""
+    gx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    kernel = torch.stack([gx, gx.t()])[:, None]  # [2, 1, 3, 3]: d/dx, d/dy
+    g = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel)
+    return [x, torch.sqrt((g * g).sum(1, keepdim=True)) / 4]
+
+
+class CMC(Method):
+    """src/methods/cmc.ts with split 'gradient' and two views: each image augmented once (crop
+    0.3-1 and flip, no jitter or blur), split into the image and its gradient magnitude; one
+    SmallConvNet (widths from --widths, bench/learn-cmc.ts's 16, 32, 64) and one linear head to
+    128-d per view, features L2-normalised; one bank N x 128 per view (uniform init, m 0.5); per
+    step K noise indices shared by the batch and both views. NCE (Wu et al.'s, per directed pair
+    (i, j): view i's feature against bank j's rows [y, noise], Z per pair fixed on the first
+    step), or the softmax variant: CE over [bank_j[y], bank_j[noise]] . f_i / tau, label 0,
+    summed over the pairs. After the step each bank takes its own view's features."""
+
+    name = "cmc"
+
+    def __init__(self, encoder, opts, seed):
+        super().__init__(encoder, opts, seed)
+        self.augment.specs = [dict(blur=0.0, solarize=0.0, size=28, scale=(0.3, 1.0))]
+        self.augment.jitter = (0.4, 0.4, 0.0)
+        widths = tuple(opts.get("widths", (16, 32, 64)))
+        self.encoders = [SmallConvNet(1, widths) for _ in range(2)]
+        f = widths[-1]
+        self.heads = [mlp_head(f, [(128, False, False)]) for _ in range(2)]
+        self.temperature = opts.get("temperature", 0.07)
+        self.k = int(opts.get("negatives", 4096))
+        self.objective = opts.get("objective", "nce")
+        self.n = int(opts["datasetSize"])
+        s = 1 / math.sqrt(128 / 3)
+        g = torch.Generator().manual_seed(seed + 5)
+        self.banks = [torch.rand(self.n, 128, generator=g) * 2 * s - s for _ in range(2)]
+        self.log_z = [None, None]
+        self.noise_rng = np.random.default_rng([seed, 5])
+        self.batch_indices = None
+        self.setup_optimizer()
+
+    def networks(self):
+        return [*self.encoders, *self.heads]
+
+    def trained(self):
+        return [*self.encoders, *self.heads]
+
+    def split(self, x):
+        return gradient_views(x)
+
+    def prepare(self, views):
+        return torch.from_numpy(self.noise_rng.integers(0, self.n, self.k))
+
+    def loss(self, views, noise):
+        idx = self.batch_indices
+        parts = self.split(views[0])
+        feats = [F.normalize(h(e(x)), dim=1) for e, h, x in zip(self.encoders, self.heads, parts)]
+        self.embedding = feats[0]
+        self.features = [f.detach() for f in feats]
+        t = self.temperature
+        b = feats[0].shape[0]
+        total = 0
+        self.log_z_estimate = [None, None]
+        for p, (i, j) in enumerate([(0, 1), (1, 0)]):
+            bank = self.banks[j]
+            positive = (feats[i] * bank[idx]).sum(1) / t
+            scores = feats[i] @ bank[noise].t() / t
+            if self.objective == "softmax":
+                logits = torch.cat([positive[:, None], scores], 1)
+                total = total + F.cross_entropy(logits, torch.zeros(b, dtype=torch.long))
+                continue
+            if self.log_z[p] is None:
+                with torch.no_grad():
+                    all_scores = torch.cat([positive.reshape(-1), scores.reshape(-1)])
+                    self.log_z_estimate[p] = (math.log(self.n) + torch.logsumexp(all_scores, 0)
+                                              - math.log(b * (self.k + 1)))
+            log_z = self.log_z[p] if self.log_z[p] is not None else self.log_z_estimate[p]
+            log_kpn = math.log(self.k / self.n)
+            per_sample = (F.softplus(log_kpn - (positive - log_z))
+                          + F.softplus((scores - log_z) - log_kpn).sum(1))
+            total = total + per_sample.mean()
+        return total
+
+    def update(self, prepared, momentum):
+        for p in range(2):
+            if self.log_z[p] is None and self.log_z_estimate[p] is not None:
+                self.log_z[p] = self.log_z_estimate[p]
+        idx = self.batch_indices
+        for v in range(2):
+            self.banks[v][idx] = F.normalize(0.5 * self.banks[v][idx] + 0.5 * self.features[v],
+                                             dim=1)
+
+    def knn(self, bn_images, train_x, train_y, test_x, test_y):
+        """bench/learn-cmc.ts: both encoders' features of the views of clean images,
+        concatenated, batch norm re-estimated on copies (the networks train on)."""
+        encoders = [copy.deepcopy(e) for e in self.encoders]
+        for e, v in zip(encoders, self.split(bn_images)):
+            reestimate_batch_norm(e, v, 256)
+
+        def features(x):
+            return torch.cat([embed(e, v) for e, v in zip(encoders, self.split(x))], 1)
+
+        with torch.no_grad():
+            return knn_top1(features(train_x), train_y, features(test_x), test_y)
+
+
 METHODS = {"simclr": SimCLR, "byol": BYOL, "simsiam": SimSiam, "mocoV2": MoCo, "moco": MoCoV1,
            "mocoV3": MoCoV3, "swav": SwAV, "dino": DINO, "instDisc": InstDisc,
-           "invaSpread": InvaSpread}
+           "invaSpread": InvaSpread, "cmc": CMC}
 
 
 # -------------------------------------------------------------------------------------- evaluation
@@ -1407,7 +1516,9 @@ def parse_args(argv):
     p.add_argument("--optimizer", choices=["lars", "momentum", "sgd", "adamw", "adam"])
     p.add_argument("--prototypes", type=int, help="SwAV: prototypes K (3000)")
     p.add_argument("--negatives", type=int, help="InstDisc: noise samples K (4096)")
-    p.add_argument("--objective", choices=["nce", "softmax"], help="InstDisc: the objective (nce)")
+    p.add_argument("--objective", choices=["nce", "softmax"],
+                   help="InstDisc, CMC: the objective (nce)")
+    p.add_argument("--widths", help="CMC: its encoders' widths (16,32,64)")
     p.add_argument("--pretrain-images", type=int,
                    help="pre-train on the first N training images only (bench/learn.ts's flag)")
     p.add_argument("--local-crops", type=int, help="SwAV / DINO: local crops (6 / 8)")
@@ -1509,7 +1620,13 @@ def main(argv):
                                                                        train_x.shape[0])
     pretrain_x = train_x[:count]
     overrides["datasetSize"] = count
+    if args.widths is not None:
+        overrides["widths"] = tuple(int(w) for w in args.widths.split(","))
     method = METHODS[args.method](encoder, overrides, args.seed)
+    if hasattr(method, "knn"):
+        # A method with encoders of its own (CMC): its random init is measured on its networks.
+        init = method.knn(bn_images, knn_train_x, knn_train_y, knn_test_x, knn_test_y)
+        print(f"kNN of {args.method}'s own networks at random init: {100 * init:.2f}%", flush=True)
     for m in method.networks():
         m.train()
 
@@ -1551,9 +1668,12 @@ def main(argv):
                 break
     train_seconds = now() - started
 
-    reestimate_batch_norm(encoder, bn_images, 256)
-    trained = knn_top1(embed(encoder, knn_train_x), knn_train_y, embed(encoder, knn_test_x),
-                       knn_test_y)
+    if hasattr(method, "knn"):
+        trained = method.knn(bn_images, knn_train_x, knn_train_y, knn_test_x, knn_test_y)
+    else:
+        reestimate_batch_norm(encoder, bn_images, 256)
+        trained = knn_top1(embed(encoder, knn_train_x), knn_train_y, embed(encoder, knn_test_x),
+                           knn_test_y)
 
     def mean(xs):
         return sum(xs) / max(1, len(xs))
