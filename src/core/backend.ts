@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkBoolean, checkNumber, checkOneOf, describeValue } from './checks.js';
+import { checkNumber, checkOneOf, describeValue } from './checks.js';
 import { ContrastiveError } from './errors.js';
 import { installKernelFixes } from './kernels/install.js';
 import { nodeBuiltin } from './node-builtins.js';
@@ -63,9 +63,11 @@ export interface SelectBackendOptions {
   /**
    * wasm and cpu: register the library's fixes for tfjs 4.22's missing, wrong and slow kernels
    * (see {@link installKernelFixes}; without them no convolutional layer can train on wasm).
-   * Default `true`. `false` leaves the backend stock (fixes installed earlier stay).
+   * Default `true`: installed on the tfjs-core versions they were checked on (4.22.0), skipped
+   * with a note (`BackendInfo.notes`) and a warning on others. `'force'` installs them on any
+   * version. `false` leaves the backend stock (fixes installed earlier stay).
    */
-  readonly kernelFixes?: boolean;
+  readonly kernelFixes?: boolean | 'force';
 }
 
 /** What {@link selectBackend} set up: the truth about the running backend. */
@@ -446,8 +448,12 @@ async function activate(
   }
   const gpu = name === 'webgl' || name === 'webgpu' ? describeGpu(name) : { software: false };
   const fixable = name === 'wasm' || name === 'cpu';
-  const kernelFixes =
-    fixable && options.kernelFixes !== false ? installKernelFixes(name).kernels : [];
+  let kernelFixes: readonly string[] = [];
+  if (fixable && options.kernelFixes !== false) {
+    const report = installKernelFixes(name, { force: options.kernelFixes === 'force' });
+    kernelFixes = report.kernels;
+    if (report.skipped !== undefined) notes.push(report.skipped);
+  }
   return {
     name,
     environment: env,
@@ -535,8 +541,14 @@ export async function selectBackend(
       max: 64,
     });
   }
-  if (options.kernelFixes !== undefined) {
-    checkBoolean('selectBackend', 'options.kernelFixes', options.kernelFixes);
+  const fixes: unknown = options.kernelFixes;
+  if (fixes !== undefined && fixes !== true && fixes !== false && fixes !== 'force') {
+    throw new ContrastiveError({
+      caller: 'selectBackend',
+      argument: 'options.kernelFixes',
+      expected: "true, false or 'force'",
+      received: describeValue(fixes),
+    });
   }
   const env = runtimeEnvironment();
   if (name !== 'auto') return activate(name, env, options, []);

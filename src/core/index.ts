@@ -26,9 +26,11 @@ export {
   type SelectBackendOptions,
 } from './backend.js';
 export {
+  KERNEL_FIXES_CHECKED_ON,
   installKernelFixes,
   removeKernelFixes,
   type KernelFixBackend,
+  type KernelFixOptions,
   type KernelFixReport,
 } from './kernels/install.js';
 export type { ComponentState, JsonValue } from './state.js';

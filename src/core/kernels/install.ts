@@ -27,12 +27,34 @@ import {
 /** The backends that have kernel fixes. */
 export type KernelFixBackend = 'wasm' | 'cpu';
 
+/**
+ * The tfjs-core versions the kernel fixes were checked on (against the stock cpu kernels, by
+ * tests/core/kernel-fixes.test.ts). On any other version they are not installed unless forced: a
+ * later tfjs may have fixed the kernels itself, or changed what they compute.
+ */
+export const KERNEL_FIXES_CHECKED_ON: readonly string[] = ['4.22.0'];
+
+/** Options of {@link installKernelFixes}. */
+export interface KernelFixOptions {
+  /**
+   * Install on a tfjs-core version the fixes were not checked on (see
+   * {@link KERNEL_FIXES_CHECKED_ON}). Default `false`: such a version gets a warning and no fixes.
+   */
+  readonly force?: boolean;
+  /** Where the warning for an unchecked version goes. Default `console.warn`. */
+  readonly onWarning?: (message: string) => void;
+  /** The tfjs-core version to check. Default `tf.version_core`. @internal */
+  readonly version?: string;
+}
+
 /** What {@link installKernelFixes} did. */
 export interface KernelFixReport {
   /** The backend the kernels were registered for. */
   readonly backend: KernelFixBackend;
-  /** The kernel names now served by the library, sorted. */
+  /** The kernel names now served by the library, sorted (none when skipped). */
   readonly kernels: readonly string[];
+  /** Why nothing was installed, when nothing was (a tfjs-core version the fixes were not checked on). */
+  readonly skipped?: string;
 }
 
 // What an override computes, given a scratch (intermediates freed on return). Returning
@@ -151,6 +173,12 @@ function installed(): Map<string, Installed> {
   return (holder[REGISTRY_KEY] ??= new Map<string, Installed>());
 }
 
+const WARNED_KEY = Symbol.for('tfjs-contrastive.kernelFixes.warned');
+function warnedVersions(): Set<string> {
+  const holder = globalThis as unknown as Record<symbol, Set<string> | undefined>;
+  return (holder[WARNED_KEY] ??= new Set<string>());
+}
+
 function overrideConfig(
   backendName: string,
   fix: Override,
@@ -224,9 +252,14 @@ function checkFixBackend(caller: string, backend: unknown): KernelFixBackend {
  * On cpu: `Conv2DBackpropFilter`, whose own implementation is about 40x slower than this one.
  *
  * Results match the cpu backend's stock kernels to float32 rounding (tests/core/kernel-fixes.test.ts).
+ * The fixes are installed only on the tfjs-core versions they were checked on
+ * ({@link KERNEL_FIXES_CHECKED_ON}, today 4.22.0): on another version the call warns once, installs
+ * nothing and says so in `skipped`, unless `force` is set. To opt out altogether, do not call it
+ * (with {@link selectBackend}: `kernelFixes: false`).
  *
  * @param backend - `'wasm'` or `'cpu'`.
- * @returns the backend and the kernel names it now takes from the library.
+ * @param options - `force` (false), `onWarning` (console.warn).
+ * @returns the backend and the kernel names it now takes from the library (or why none).
  *
  * @example
  * ```ts
@@ -238,10 +271,28 @@ function checkFixBackend(caller: string, backend: unknown): KernelFixBackend {
  * installKernelFixes('wasm'); // conv layers can now train on wasm
  * ```
  */
-export function installKernelFixes(backend: KernelFixBackend): KernelFixReport {
+export function installKernelFixes(
+  backend: KernelFixBackend,
+  options: KernelFixOptions = {},
+): KernelFixReport {
   const name = checkFixBackend('installKernelFixes', backend);
   const registry = installed();
   const fixes = FIXES[name];
+  const version = options.version ?? tf.version_core;
+  if (!registry.has(name) && !KERNEL_FIXES_CHECKED_ON.includes(version) && options.force !== true) {
+    const skipped =
+      `tfjs-contrastive: the ${name} kernel fixes were checked on tfjs-core ` +
+      `${KERNEL_FIXES_CHECKED_ON.join(', ')}, and this is ${version}: not installed (pass ` +
+      `force: true to installKernelFixes, or kernelFixes: 'force' to selectBackend, to install ` +
+      `them anyway; without them convolutions may not train on wasm if this tfjs still lacks ` +
+      `their gradients)`;
+    const warned = warnedVersions();
+    if (!warned.has(`${name} ${version}`)) {
+      warned.add(`${name} ${version}`);
+      (options.onWarning ?? console.warn)(skipped);
+    }
+    return { backend: name, kernels: [], skipped };
+  }
   if (!registry.has(name)) {
     const originals = new Map<string, tf.KernelConfig>();
     for (const fix of fixes) {
