@@ -16,9 +16,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { selectBackend, type BackendName } from '../src/core/index.js';
-import { knnEvaluate, reestimateBatchNorm } from '../src/eval/index.js';
+import { reestimateBatchNorm } from '../src/eval/index.js';
 import { smallConvNet } from '../src/layers/index.js';
 import { cmc, type CMC } from '../src/methods/cmc.js';
+import { knnOf } from '../demo/shared.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 
 tf.enableProdMode();
@@ -40,19 +41,15 @@ function reestimate(method: CMC, images: tf.Tensor4D): void {
   tf.dispose(split);
 }
 
-async function knn(
+/** kNN of the preset's `embed` features. */
+const knn = (
   method: CMC,
   train: tf.Tensor4D,
   trainLabels: Int32Array,
   test: tf.Tensor4D,
   testLabels: Int32Array,
-): Promise<number> {
-  const a = method.embed(train, { batchSize: 500 });
-  const b = method.embed(test, { batchSize: 500 });
-  const { top1 } = await knnEvaluate(a, trainLabels, b, testLabels, { k: 200, temperature: 0.1 });
-  tf.dispose([a, b]);
-  return top1;
-}
+): Promise<number> =>
+  knnOf((x) => method.embed(x, { batchSize: 500 }), train, trainLabels, test, testLabels);
 
 async function main(): Promise<void> {
   const minutes = Number(flag('minutes', '2'));

@@ -12,9 +12,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { selectBackend, type BackendName } from '../src/core/index.js';
-import { knnEvaluate, reestimateBatchNorm } from '../src/eval/index.js';
+import { reestimateBatchNorm } from '../src/eval/index.js';
 import { smallConvNet } from '../src/layers/index.js';
 import { cpc, type CPC } from '../src/methods/cpc.js';
+import { knnOf, pixelsOf } from '../demo/shared.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 
 tf.enableProdMode();
@@ -36,19 +37,15 @@ function patchesOf(x: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
-async function knn(
+/** kNN of the preset's `embed` features. */
+const knn = (
   method: CPC,
   train: tf.Tensor4D,
   trainLabels: Int32Array,
   test: tf.Tensor4D,
   testLabels: Int32Array,
-): Promise<number> {
-  const a = method.embed(train, { batchSize: 500 });
-  const b = method.embed(test, { batchSize: 500 });
-  const { top1 } = await knnEvaluate(a, trainLabels, b, testLabels, { k: 200, temperature: 0.1 });
-  tf.dispose([a, b]);
-  return top1;
-}
+): Promise<number> =>
+  knnOf((x) => method.embed(x, { batchSize: 500 }), train, trainLabels, test, testLabels);
 
 async function main(): Promise<void> {
   const backend = (flag('backend') ?? 'wasm') as BackendName;
@@ -74,13 +71,7 @@ async function main(): Promise<void> {
   const bnPatches = tf.tidy(() =>
     patchesOf(tf.slice(knnTrainImages, [0, 0, 0, 0], [512, -1, -1, -1])),
   );
-  const raw = await (async () => {
-    const a = tf.reshape(knnTrainImages, [knnTrain, -1]) as tf.Tensor2D;
-    const b = tf.reshape(knnTestImages, [knnTest, -1]) as tf.Tensor2D;
-    const { top1 } = await knnEvaluate(a, trainLabels, b, testLabels, { k: 200, temperature: 0.1 });
-    tf.dispose([a, b]);
-    return top1;
-  })();
+  const raw = await knnOf(pixelsOf, knnTrainImages, trainLabels, knnTestImages, testLabels);
 
   const build = (embedding: 'context' | 'latent'): CPC =>
     cpc({

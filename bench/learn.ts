@@ -20,10 +20,10 @@ import '@tensorflow/tfjs-layers';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectBackend, type BackendName } from '../src/core/index.js';
-import { knnEvaluate, reestimateBatchNorm } from '../src/eval/index.js';
+import { reestimateBatchNorm } from '../src/eval/index.js';
 import { smallConvNet } from '../src/layers/index.js';
 import { cloneAsMomentumEncoder } from '../src/state/index.js';
-import { PRESETS, featuresOf, pixelsOf, type PresetOptions } from '../demo/shared.js';
+import { PRESETS, featuresOf, knnOf, pixelsOf, type PresetOptions } from '../demo/shared.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 
 tf.enableProdMode();
@@ -52,20 +52,6 @@ const optional = (name: string): number | undefined => {
   const v = args.get(name);
   return v === undefined ? undefined : Number(v);
 };
-
-async function knnOf(
-  features: (x: tf.Tensor4D) => tf.Tensor2D,
-  train: tf.Tensor4D,
-  trainLabels: Int32Array,
-  test: tf.Tensor4D,
-  testLabels: Int32Array,
-): Promise<number> {
-  const a = features(train);
-  const b = features(test);
-  const { top1 } = await knnEvaluate(a, trainLabels, b, testLabels, { k: 200, temperature: 0.1 });
-  tf.dispose([a, b]);
-  return top1;
-}
 
 async function main(): Promise<void> {
   const methodName = args.get('method') ?? 'simclr';

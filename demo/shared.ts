@@ -18,6 +18,7 @@ import {
   type SslMethod,
   type SslMethodOptions,
 } from 'tfjs-contrastive/methods';
+import { knnEvaluate } from 'tfjs-contrastive/eval';
 
 /** The options every preset takes (MoCo's queue checks its size against `datasetSize`). */
 export type PresetOptions = SslMethodOptions & { readonly datasetSize?: number };
@@ -79,4 +80,22 @@ export function featuresOf(
 /** Raw pixels as features: [N, H * W * C]. */
 export function pixelsOf(x: tf.Tensor4D): tf.Tensor2D {
   return tf.reshape(x, [x.shape[0], -1]);
+}
+
+/**
+ * Weighted kNN top-1 (k 200, T 0.1, the learning benchmark's) of the features `features` gives
+ * for a training and a test set; the features are freed.
+ */
+export async function knnOf(
+  features: (x: tf.Tensor4D) => tf.Tensor2D,
+  train: tf.Tensor4D,
+  trainLabels: Int32Array,
+  test: tf.Tensor4D,
+  testLabels: Int32Array,
+): Promise<number> {
+  const a = features(train);
+  const b = features(test);
+  const { top1 } = await knnEvaluate(a, trainLabels, b, testLabels, { k: 200, temperature: 0.1 });
+  tf.dispose([a, b]);
+  return top1;
 }
