@@ -19,7 +19,7 @@ import { selectBackend, type BackendName } from '../src/core/index.js';
 import { reestimateBatchNorm } from '../src/eval/index.js';
 import { smallConvNet } from '../src/layers/index.js';
 import { cmc, type CMC } from '../src/methods/cmc.js';
-import { knnOf } from '../demo/shared.js';
+import { embedKnn as knn } from '../demo/shared.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 
 tf.enableProdMode();
@@ -40,16 +40,6 @@ function reestimate(method: CMC, images: tf.Tensor4D): void {
   );
   tf.dispose(split);
 }
-
-/** kNN of the preset's `embed` features. */
-const knn = (
-  method: CMC,
-  train: tf.Tensor4D,
-  trainLabels: Int32Array,
-  test: tf.Tensor4D,
-  testLabels: Int32Array,
-): Promise<number> =>
-  knnOf((x) => method.embed(x, { batchSize: 500 }), train, trainLabels, test, testLabels);
 
 async function main(): Promise<void> {
   const minutes = Number(flag('minutes', '2'));

@@ -15,7 +15,7 @@ import { selectBackend, type BackendName } from '../src/core/index.js';
 import { reestimateBatchNorm } from '../src/eval/index.js';
 import { smallConvNet } from '../src/layers/index.js';
 import { cpc, type CPC } from '../src/methods/cpc.js';
-import { knnOf, pixelsOf } from '../demo/shared.js';
+import { embedKnn as knn, knnOf, pixelsOf } from '../demo/shared.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 
 tf.enableProdMode();
@@ -36,16 +36,6 @@ function patchesOf(x: tf.Tensor4D): tf.Tensor4D {
     return tf.reshape(tf.stack(parts, 1), [-1, 8, 8, 1]);
   });
 }
-
-/** kNN of the preset's `embed` features. */
-const knn = (
-  method: CPC,
-  train: tf.Tensor4D,
-  trainLabels: Int32Array,
-  test: tf.Tensor4D,
-  testLabels: Int32Array,
-): Promise<number> =>
-  knnOf((x) => method.embed(x, { batchSize: 500 }), train, trainLabels, test, testLabels);
 
 async function main(): Promise<void> {
   const backend = (flag('backend') ?? 'wasm') as BackendName;

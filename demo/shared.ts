@@ -99,3 +99,14 @@ export async function knnOf(
   tf.dispose([a, b]);
   return top1;
 }
+
+/** {@link knnOf} of a preset's own `embed` features (CPC's pooled context, CMC's both views). */
+export function embedKnn(
+  method: { embed(x: tf.Tensor4D, options: { batchSize?: number }): tf.Tensor2D },
+  train: tf.Tensor4D,
+  trainLabels: Int32Array,
+  test: tf.Tensor4D,
+  testLabels: Int32Array,
+): Promise<number> {
+  return knnOf((x) => method.embed(x, { batchSize: 500 }), train, trainLabels, test, testLabels);
+}

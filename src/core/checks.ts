@@ -354,6 +354,21 @@ export function toIndexTensor(caller: string, argument: string, value: unknown, 
     checkTensor(caller, argument, value, { dtype: 'int32' });
     return value;
   }
+  return tensor1d(indexArray(caller, argument, value, n), 'int32');
+}
+
+/**
+ * Indices given as an array or Int32Array, checked (integers in [0, n)) and copied, for code that
+ * reads them on the host; {@link toIndexTensor} makes a tensor of the same.
+ *
+ * @internal
+ */
+export function indexArray(
+  caller: string,
+  argument: string,
+  value: unknown,
+  n: number,
+): Int32Array {
   if (!(value instanceof Int32Array) && !Array.isArray(value)) {
     throw new ContrastiveError({
       caller,
@@ -374,5 +389,5 @@ export function toIndexTensor(caller: string, argument: string, value: unknown, 
       received: describeValue(arr[bad]),
     });
   }
-  return tensor1d(arr as number[], 'int32');
+  return Int32Array.from(arr as number[]);
 }

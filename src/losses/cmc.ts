@@ -148,12 +148,7 @@ export function cmcLoss(views: readonly tf.Tensor2D[], options: CmcOptions = {})
       });
     });
   }
-  const pairs: [number, number][] = [];
-  for (let i = 0; i < views.length; i++) {
-    for (let j = 0; j < views.length; j++) {
-      if (i !== j && (pairing === 'full' || i === 0 || j === 0)) pairs.push([i, j]);
-    }
-  }
+  const pairs = viewPairs(views.length, pairing);
   return tf.tidy(() => {
     const prep = (x: tf.Tensor2D): tf.Tensor2D => (normalize ? l2Normalize(x) : x);
     const v = views.map(prep);
@@ -164,4 +159,20 @@ export function cmcLoss(views: readonly tf.Tensor2D[], options: CmcOptions = {})
     );
     return sumOf(terms);
   });
+}
+
+/**
+ * The directed pairs (i, j), i != j, of `count` views that CMC contrasts: every ordered pair for
+ * `'full'`, or (0, j) and (j, 0) for `'core'`; in row-major order.
+ *
+ * @internal
+ */
+export function viewPairs(count: number, pairing: 'full' | 'core'): [number, number][] {
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < count; i++) {
+    for (let j = 0; j < count; j++) {
+      if (i !== j && (pairing === 'full' || i === 0 || j === 0)) pairs.push([i, j]);
+    }
+  }
+  return pairs;
 }

@@ -13,6 +13,7 @@ import {
 } from '../core/index.js';
 import { mlpHead, registerLayers } from '../layers/index.js';
 import { cmcLoss, nceLoss } from '../losses/index.js';
+import { viewPairs } from '../losses/cmc.js';
 import { MemoryBank } from '../state/index.js';
 import {
   SslMethod,
@@ -22,7 +23,7 @@ import {
   type StatefulPart,
   type StepContext,
 } from './method.js';
-import { NceConstant, batchIndices, restoredBank } from './parts.js';
+import { NceConstant, bankMethodOptions, batchIndices, restoredBank } from './parts.js';
 import type { SslMethodOptions } from './types.js';
 
 /**
@@ -220,14 +221,9 @@ export class CMC extends SslMethod {
     checkOneOf(caller, 'options.loss', this.lossKind, ['nce', 'softmax']);
     this.pairing = options.pairing ?? 'full';
     checkOneOf(caller, 'options.pairing', this.pairing, ['full', 'core']);
-    this.temperature = options.temperature ?? 0.07;
-    checkNumber(caller, 'options.temperature', this.temperature, { greaterThan: 0 });
-    this.negatives = options.negatives ?? 4096;
-    checkNumber(caller, 'options.negatives', this.negatives, { integer: true, min: 1 });
-    const momentum = options.bankMomentum ?? 0.5;
-    checkNumber(caller, 'options.bankMomentum', momentum, { min: 0, lessThan: 1 });
-    const dim = options.projectionDim ?? 128;
-    checkNumber(caller, 'options.projectionDim', dim, { integer: true, min: 1 });
+    const { temperature, negatives, momentum, dim } = bankMethodOptions(caller, options);
+    this.temperature = temperature;
+    this.negatives = negatives;
     if ((options.datasetSize as number | undefined) === undefined) {
       throw new ContrastiveError(
         {
@@ -254,12 +250,7 @@ export class CMC extends SslMethod {
     this.bankList = this.encoders.map(
       (_, i) => new MemoryBank(this.datasetSize, dim, { momentum, seed: seed + 101 + i }),
     );
-    const pairs: [number, number][] = [];
-    for (let i = 0; i < v; i++) {
-      for (let j = 0; j < v; j++) {
-        if (i !== j && (this.pairing === 'full' || i === 0 || j === 0)) pairs.push([i, j]);
-      }
-    }
+    const pairs = viewPairs(v, this.pairing);
     this.pairs = pairs;
     this.zs = this.lossKind === 'nce' ? pairs.map(() => new NceConstant()) : [];
   }

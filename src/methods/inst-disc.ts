@@ -18,7 +18,7 @@ import {
   type StatefulPart,
   type StepContext,
 } from './method.js';
-import { NceConstant, batchIndices, restoredBank } from './parts.js';
+import { NceConstant, bankMethodOptions, batchIndices, restoredBank } from './parts.js';
 import { defaultRecipe } from './simclr.js';
 import type { SslMethodOptions } from './types.js';
 
@@ -155,14 +155,9 @@ export class InstDisc extends SslMethod {
     registerLayers();
     const caller = 'instDisc';
     checkNumber(caller, 'options.datasetSize', options.datasetSize, { integer: true, min: 2 });
-    this.temperature = options.temperature ?? 0.07;
-    checkNumber(caller, 'options.temperature', this.temperature, { greaterThan: 0 });
-    this.negatives = options.negatives ?? 4096;
-    checkNumber(caller, 'options.negatives', this.negatives, { integer: true, min: 1 });
-    const momentum = options.bankMomentum ?? 0.5;
-    checkNumber(caller, 'options.bankMomentum', momentum, { min: 0, lessThan: 1 });
-    const dim = options.projectionDim ?? 128;
-    checkNumber(caller, 'options.projectionDim', dim, { integer: true, min: 1 });
+    const { temperature, negatives, momentum, dim } = bankMethodOptions(caller, options);
+    this.temperature = temperature;
+    this.negatives = negatives;
     this.objective = options.objective ?? 'nce';
     checkOneOf(caller, 'options.objective', this.objective, ['nce', 'softmax']);
     const seed = options.seed ?? 0;

@@ -222,3 +222,29 @@ export function restoredBank(
   current.dispose();
   return restored;
 }
+
+/**
+ * The options InstDisc and CMC share, with their papers' defaults, checked: the NCE temperature
+ * (0.07), the noise samples K (4096), the bank momentum (0.5) and the embedding width (128).
+ *
+ * @internal
+ */
+export function bankMethodOptions(
+  caller: string,
+  options: {
+    readonly temperature?: number;
+    readonly negatives?: number;
+    readonly bankMomentum?: number;
+    readonly projectionDim?: number;
+  },
+): { temperature: number; negatives: number; momentum: number; dim: number } {
+  const temperature = options.temperature ?? 0.07;
+  checkNumber(caller, 'options.temperature', temperature, { greaterThan: 0 });
+  const negatives = options.negatives ?? 4096;
+  checkNumber(caller, 'options.negatives', negatives, { integer: true, min: 1 });
+  const momentum = options.bankMomentum ?? 0.5;
+  checkNumber(caller, 'options.bankMomentum', momentum, { min: 0, lessThan: 1 });
+  const dim = options.projectionDim ?? 128;
+  checkNumber(caller, 'options.projectionDim', dim, { integer: true, min: 1 });
+  return { temperature, negatives, momentum, dim };
+}

@@ -10,6 +10,7 @@ import {
   type ComponentState,
   type SeededRandomState,
 } from '../core/index.js';
+import { indexArray } from '../core/checks.js';
 import { checkComponentState } from './momentum-queue.js';
 
 /** Options of {@link MemoryBank}. */
@@ -405,13 +406,9 @@ const HOST_BACKENDS = new Set(['cpu', 'wasm']);
  * an integer in [0, n).
  */
 function hostIndices(caller: string, argument: string, value: unknown, n: number): Int32Array {
-  let idx: Int32Array;
-  if (value instanceof tf.Tensor) {
-    checkTensor(caller, argument, value, { rank: 1, dtype: 'int32', layout: '[B] indices' });
-    idx = value.dataSync() as Int32Array;
-  } else {
-    idx = toIndexTensorValues(caller, argument, value, n);
-  }
+  if (!(value instanceof tf.Tensor)) return indexArray(caller, argument, value, n);
+  checkTensor(caller, argument, value, { rank: 1, dtype: 'int32', layout: '[B] indices' });
+  const idx = value.dataSync() as Int32Array;
   const bad = idx.findIndex((v) => v < 0 || v >= n);
   if (bad >= 0) {
     throw new ContrastiveError({
@@ -422,16 +419,4 @@ function hostIndices(caller: string, argument: string, value: unknown, n: number
     });
   }
   return idx;
-}
-
-function toIndexTensorValues(
-  caller: string,
-  argument: string,
-  value: unknown,
-  n: number,
-): Int32Array {
-  const t = toIndexTensor(caller, argument, value, n); // checks the type and range of arrays
-  const out = (t.dataSync() as Int32Array).slice();
-  t.dispose();
-  return out;
 }
