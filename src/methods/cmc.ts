@@ -5,7 +5,6 @@ import {
   ContrastiveError,
   checkNumber,
   checkOneOf,
-  checkTensor,
   describeValue,
   l2Normalize,
   type ComponentState,
@@ -202,7 +201,6 @@ export class CMC extends SslMethod {
   private readonly zs: NceConstant[];
   private readonly split: CmcViewSplit | undefined;
   private disposing = false;
-  private gone = false;
 
   /**
    * Builds the preset (prefer {@link cmc}).
@@ -398,69 +396,19 @@ export class CMC extends SslMethod {
       super.dispose();
     } finally {
       this.disposing = false;
-      this.gone = true;
     }
   }
 
   /**
-   * CMC's features for downstream use: every view encoder's features of the images' views (no
-   * augmentation), concatenated in view order, in inference mode.
-   *
-   * @param images - [N, H, W, C] float32 images in [0, 1].
-   * @param options - `batchSize` (256): images per forward pass.
-   * @returns [N, featureDim] features (featureDim = sum of the encoders' widths); dispose them.
-   * @throws {@link index!ContrastiveError} on bad images or a split that does not fit them.
-   *
-   * @example
-   * <!-- snippet setup="fashion" -->
-   * ```ts
-   * import { cmc } from 'tfjs-contrastive/methods';
-   * import { smallConvNet } from 'tfjs-contrastive/layers';
-   *
-   * const encoders = [1, 2].map((seed) => smallConvNet({ inputShape: [28, 28, 1], widths: [8, 16], seed }));
-   * const method = cmc({ encoders, datasetSize: 60000 });
-   * const features = method.embed(testImages, { batchSize: 4 }); // [8, 16 + 16]
-   * ```
+   * CMC's features for downstream use (`embed`): every view encoder's features of the images'
+   * views (no augmentation), concatenated in view order, in inference mode; featureDim is the sum
+   * of the encoders' widths.
    */
-  override embed(images: tf.Tensor4D, options: { batchSize?: number } = {}): tf.Tensor2D {
-    const caller = `${this.name}.embed`;
-    if (this.gone) {
-      throw new ContrastiveError({
-        caller,
-        argument: 'this',
-        expected: 'a preset that has not been disposed',
-        received: 'a disposed preset',
-      });
-    }
-    checkTensor(caller, 'images', images, {
-      rank: 4,
-      dtype: 'float32',
-      layout: '[B, H, W, C] images in [0, 1]',
-    });
-    const batchSize = options.batchSize ?? 256;
-    checkNumber(caller, 'options.batchSize', batchSize, { integer: true, min: 1 });
-    const n = images.shape[0];
-    const chunks: tf.Tensor2D[] = [];
-    for (let start = 0; start < n; start += batchSize) {
-      const size = Math.min(batchSize, n - start);
-      chunks.push(
-        tf.tidy(() => {
-          const parts = this.splitViews(
-            caller,
-            tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]),
-          );
-          const features = parts.map(
-            (x, v) =>
-              (this.encoders[v] as tfl.LayersModel).apply(x, { training: false }) as tf.Tensor2D,
-          );
-          return tf.concat(features, 1);
-        }),
-      );
-    }
-    if (chunks.length === 1) return chunks[0] as tf.Tensor2D;
-    const out = tf.concat(chunks, 0);
-    tf.dispose(chunks);
-    return out;
+  protected override embedBatch(images: tf.Tensor4D, caller: string): tf.Tensor2D {
+    const features = this.splitViews(caller, images).map(
+      (x, v) => (this.encoders[v] as tfl.LayersModel).apply(x, { training: false }) as tf.Tensor2D,
+    );
+    return tf.concat(features, 1);
   }
 
   protected describeConfig(): Record<string, JsonValue> {

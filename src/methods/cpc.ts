@@ -190,7 +190,6 @@ export class CPC extends SslMethod {
   readonly predictors: readonly tfl.Sequential[];
   private readonly cpcOptions: CpcMethodOptions;
   private seenSide: number | undefined;
-  private released = false;
 
   /**
    * Builds the preset (prefer {@link cpc}).
@@ -326,7 +325,7 @@ export class CPC extends SslMethod {
    */
   encode(inputs: tf.Tensor4D, training = false): [tf.Tensor4D, tf.Tensor4D] {
     const caller = `${this.name}.encode`;
-    this.checkUsable(caller);
+    this.checkAlive(caller);
     checkTensor(caller, 'inputs', inputs, { rank: 4, dtype: 'float32', layout: '[B, H, W, C]' });
     const g = this.geometry(caller, inputs.shape);
     return tf.tidy(() => {
@@ -367,43 +366,13 @@ export class CPC extends SslMethod {
   }
 
   /**
-   * The features downstream tasks use, in inference mode: the context vectors (or, with
+   * The features downstream tasks use (`embed`), in inference mode: the context vectors (or, with
    * `embedding: 'latent'`, the patch latents) averaged over the grid.
-   *
-   * @param images - [N, H, W, C] images (grid) or [N, T, W, C] sequences, float32.
-   * @param options - `batchSize` (256): inputs per forward pass.
-   * @returns [N, featureDim] features; dispose them.
-   * @throws {@link index!ContrastiveError} on bad images or patches that do not fit.
    */
-  override embed(images: tf.Tensor4D, options: { batchSize?: number } = {}): tf.Tensor2D {
-    const caller = `${this.name}.embed`;
-    this.checkUsable(caller);
-    checkTensor(caller, 'images', images, { rank: 4, dtype: 'float32', layout: '[N, H, W, C]' });
-    const batchSize = options.batchSize ?? 256;
-    checkNumber(caller, 'options.batchSize', batchSize, { integer: true, min: 1 });
-    const g = this.geometry(caller, images.shape);
-    const n = images.shape[0];
-    const parts: tf.Tensor2D[] = [];
-    for (let start = 0; start < n; start += batchSize) {
-      const size = Math.min(batchSize, n - start);
-      parts.push(
-        tf.tidy(() => {
-          const z = this.latents(tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]), g, false);
-          const f = this.embedding === 'latent' ? z : this.contextOf(z, false);
-          return tf.mean<tf.Tensor2D>(f, [1, 2]);
-        }),
-      );
-    }
-    if (parts.length === 1) return parts[0] as tf.Tensor2D;
-    const out = tf.concat(parts, 0);
-    tf.dispose(parts);
-    return out;
-  }
-
-  /** Frees the context network and the predictors (see {@link SslMethod.dispose}). */
-  override dispose(): void {
-    this.released = true;
-    super.dispose();
+  protected override embedBatch(images: tf.Tensor4D, caller: string): tf.Tensor2D {
+    const z = this.latents(images, this.geometry(caller, images.shape), false);
+    const f = this.embedding === 'latent' ? z : this.contextOf(z, false);
+    return tf.mean<tf.Tensor2D>(f, [1, 2]);
   }
 
   protected describeConfig(): Record<string, JsonValue> {
@@ -422,17 +391,6 @@ export class CPC extends SslMethod {
   }
 
   // ---------------------------------------------------------------- internals
-
-  private checkUsable(caller: string): void {
-    if (this.released) {
-      throw new ContrastiveError({
-        caller,
-        argument: 'this',
-        expected: 'a preset that has not been disposed',
-        received: 'a disposed preset',
-      });
-    }
-  }
 
   /** The patch geometry of an input of `shape` [B, H, W, C], checked against the encoder. */
   private geometry(caller: string, shape: readonly number[]): Geometry {

@@ -571,7 +571,8 @@ export abstract class SslMethod {
 
   /**
    * Backbone features of `images` in inference mode (batch norm with its running statistics):
-   * what a downstream task (kNN, a linear probe) uses; not the projection.
+   * what a downstream task (kNN, a linear probe) uses; not the projection. (CPC gives its pooled
+   * context, CMC every view encoder's features concatenated: see {@link SslMethod.embedBatch}.)
    *
    * @param images - [N, H, W, C] float32 images in [0, 1].
    * @param options - `batchSize` (256): images per forward pass.
@@ -589,11 +590,8 @@ export abstract class SslMethod {
     for (let start = 0; start < n; start += batchSize) {
       const size = Math.min(batchSize, n - start);
       parts.push(
-        tf.tidy(
-          () =>
-            this.encoder.apply(tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]), {
-              training: false,
-            }) as tf.Tensor2D,
+        tf.tidy(() =>
+          this.embedBatch(tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]), caller),
         ),
       );
     }
@@ -601,6 +599,20 @@ export abstract class SslMethod {
     const out = tf.concat(parts, 0);
     tf.dispose(parts);
     return out;
+  }
+
+  /**
+   * The downstream features of one chunk of `embed`'s images, inference mode, inside its tidy.
+   * Default: the encoder's output. Presets whose downstream features are another function of the
+   * images (CPC, CMC) override it.
+   *
+   * @param images - [b, H, W, C] images, a chunk of `embed`'s.
+   * @param caller - the name for error messages (`<method>.embed`).
+   * @returns [b, featureDim] features.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  protected embedBatch(images: tf.Tensor4D, caller: string): tf.Tensor2D {
+    return this.encoder.apply(images, { training: false }) as tf.Tensor2D;
   }
 
   /**
@@ -913,7 +925,8 @@ export abstract class SslMethod {
     };
   }
 
-  private checkAlive(caller: string): void {
+  /** Throws a ContrastiveError naming `caller` once the preset has been disposed. */
+  protected checkAlive(caller: string): void {
     if (this.disposed) {
       throw new ContrastiveError({
         caller,
