@@ -7,6 +7,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { checkBoolean, checkNumber } from '../core/checks.js';
 import { ContrastiveError } from '../core/errors.js';
 import { describeValue } from '../core/checks.js';
+import { BatchNorm } from './batch-norm.js';
 import { LayerSeeds } from './seeds.js';
 import { ClassTokenPosition, MultiHeadSelfAttention, SelectToken } from './vit-layers.js';
 
@@ -81,7 +82,7 @@ function convBn(
     }),
     x,
   );
-  y = apply(tfl.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }), y);
+  y = apply(new BatchNorm({ momentum: 0.1, epsilon: 1e-5 }), y);
   return relu ? apply(tfl.layers.reLU(), y) : y;
 }
 

@@ -217,6 +217,60 @@ describeBackends('kernel fixes', (ctx) => {
     }
   });
 
+  it('2x2 stride-2 max-pool gradient (the SIMD kernel) matches stock cpu: ties, -Infinity, NaN', async () => {
+    const pool = (x: tf.Tensor, pad: 'same' | 'valid') => tf.maxPool(x as tf.Tensor4D, 2, 2, pad);
+    for (const pad of ['same', 'valid'] as const) {
+      // Channels in multiples of 4 (one SIMD vector), even height and width: the windows tile x.
+      await expectSameAsStockCpu(
+        linearGrads((x) => pool(tf.relu(x), pad), [[2, 6, 8, 8]], 31),
+        0,
+      );
+      await expectSameAsStockCpu(
+        linearGrads((x) => pool(tf.round(x), pad), [[3, 4, 4, 4]], 32),
+        0,
+      );
+      // Whole windows of -Infinity or NaN send their gradient nowhere, as on cpu.
+      await expectSameAsStockCpu(
+        linearGrads(
+          (x) => {
+            const lanes = tf.tensor1d([0, 1, 2, 3, 0, 1, 2, 3]);
+            const special = tf.where(
+              tf.equal(lanes, 1),
+              tf.fill(x.shape, -Infinity),
+              tf.where(tf.equal(lanes, 2), tf.fill(x.shape, Number.NaN), x),
+            );
+            return pool(special, pad);
+          },
+          [[1, 4, 6, 8]],
+          33,
+        ),
+        0,
+      );
+    }
+  });
+
+  it('identity (tf.clone) shares the buffer: no copy, independent disposal, assign unaffected', async () => {
+    const x = tf.tensor([1, 2, 3]);
+    const ids = dataIds();
+    const y = tf.clone(x);
+    // On wasm the fix shares the buffer (stock wasm copies it); cpu always shares.
+    expect(dataIds()).toBe(ids);
+    x.dispose();
+    expect(Array.from(await y.data())).toEqual([1, 2, 3]);
+    y.dispose();
+    expect(dataIds()).toBe(ids - 1);
+    const initial = tf.tensor([1, 2]);
+    const v = tf.variable(initial);
+    const kept = tf.clone(v);
+    const next = tf.tensor([5, 6]);
+    v.assign(next);
+    expect(Array.from(await kept.data())).toEqual([1, 2]);
+    const s = tf.tensor(['a', 'b']);
+    const s2 = tf.clone(s);
+    expect(await s2.data()).toEqual(['a', 'b']);
+    tf.dispose([initial, v, next, kept, s, s2]);
+  });
+
   it('transposed and fused products match stock cpu', async () => {
     await expectSameAsStockCpu(
       () => [

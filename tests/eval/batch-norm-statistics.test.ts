@@ -72,6 +72,28 @@ function rows(x: tf.Tensor, start: number, size: number): tf.Tensor {
   );
 }
 
+/**
+ * A small conv net with tfjs-layers' own BatchNormalization (smallConvNet uses the library's
+ * BatchNorm): conv 3x3 -> BN -> ReLU -> max pooling per width, then global average pooling.
+ */
+function tfjsBnConvNet(inputShape: [number, number, number], widths: number[], seed: number) {
+  const input = tfl.input({ shape: inputShape });
+  let x = input;
+  widths.forEach((filters, i) => {
+    const kernelInitializer = tfl.initializers.glorotNormal({ seed: seed + i });
+    x = tfl.layers
+      .conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer })
+      .apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers
+      .batchNormalization({ momentum: 0.9, epsilon: 1e-5 })
+      .apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.reLU().apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.maxPooling2d({ poolSize: 2, padding: 'same' }).apply(x) as tfl.SymbolicTensor;
+  });
+  x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: input, outputs: x });
+}
+
 const tfjsBn = (x: tfl.layers.Layer): boolean => x.getClassName() === 'BatchNormalization';
 const libraryBn = (x: tfl.layers.Layer): boolean => x.getClassName() === BatchNorm.className;
 
@@ -187,8 +209,8 @@ describeBackends('reestimateBatchNorm on one layer', ({ tol }) => {
 });
 
 describeBackends('reestimateBatchNorm on a conv net and a head', ({ tol }) => {
-  it('smallConvNet (tfjs BatchNormalization, biased over batch x H x W) nested with a head (BatchNorm, unbiased)', () => {
-    const encoder = smallConvNet({ inputShape: [8, 8, 2], widths: [4, 6], seed: 1 });
+  it('a conv net (tfjs BatchNormalization, biased over batch x H x W) nested with a head (BatchNorm, unbiased)', () => {
+    const encoder = tfjsBnConvNet([8, 8, 2], [4, 6], 1);
     const head = simclrV1Projector({ inputDim: 6, hiddenDim: 5, outputDim: 3, seed: 2 });
     const input = tfl.input({ shape: [8, 8, 2] });
     const full = tfl.model({
@@ -254,8 +276,34 @@ describeBackends('reestimateBatchNorm on a conv net and a head', ({ tol }) => {
     images.dispose();
   });
 
-  it('after one pass over a batch, inference reproduces training mode on it (tfjs BN is biased)', () => {
+  it("smallConvNet's batch norms (the library's, unbiased over batch x H x W) get one pass's statistics", () => {
     const encoder = smallConvNet({ inputShape: [8, 8, 1], widths: [3, 5], seed: 4 });
+    const bns = encoder.layers.filter(libraryBn);
+    expect(bns.length).toBe(2);
+    const images = randomImages([6, 8, 8, 1], 10);
+    const probe = tfl.model({
+      inputs: encoder.inputs,
+      outputs: bns.map((l) => l.input as tfl.SymbolicTensor),
+    });
+    const inputs = probe.apply(images, { training: true }) as tf.Tensor[];
+    const expected = inputs.map((t) => channelStats(t, true));
+    tf.dispose(inputs);
+    reestimateBatchNorm(encoder, images);
+    bns.forEach((l, i) => {
+      expectClose(moving(l).mean, expected[i]!.mean, 10 * tol, `${l.name} running mean`);
+      expectClose(
+        moving(l).variance,
+        expected[i]!.variance,
+        10 * tol,
+        `${l.name} running variance`,
+      );
+    });
+    images.dispose();
+    encoder.dispose();
+  });
+
+  it('after one pass over a batch, inference reproduces training mode on it (tfjs BN is biased)', () => {
+    const encoder = tfjsBnConvNet([8, 8, 1], [3, 5], 4);
     const images = randomImages([6, 8, 8, 1], 10);
     const training = encoder.apply(images, { training: true }) as tf.Tensor;
     const before = encoder.predict(images) as tf.Tensor;

@@ -15,6 +15,17 @@ import {
 import { viaCpu } from './fallback.js';
 import { gatherHost, maxPoolGradHost, tileHost, unsortedSegmentSum } from './host.js';
 import { accurateReduce, plainMatMul } from './matmul-reduce.js';
+import { BATCH_NORM_KERNELS } from './batch-norm.js';
+import {
+  batchNormGradSums,
+  batchNormInputGrad,
+  centredAffine,
+  centredSquares,
+  columnSums,
+  maxPool2x2Grad,
+  simdColumns,
+  simdKernels,
+} from './simd.js';
 import {
   type BackendLike,
   type Info,
@@ -22,6 +33,7 @@ import {
   Scratch,
   lookupKernel,
   need,
+  prod,
 } from './scratch.js';
 
 /** The backends that have kernel fixes. */
@@ -98,14 +110,44 @@ const depthwiseFilter = twoInputs(
 );
 const maxPoolGrad: Override = {
   kernel: 'MaxPoolGrad',
-  direct: ({ inputs, backend, attrs }) =>
-    maxPoolGradHost(
-      backend as BackendLike,
-      need(inputs, 'dy'),
-      need(inputs, 'input'),
-      attrs as unknown as tf.MaxPoolGradAttrs,
-    ),
+  direct: ({ inputs, backend, attrs }) => {
+    const dy = need(inputs, 'dy');
+    const input = need(inputs, 'input');
+    const poolAttrs = attrs as unknown as tf.MaxPoolGradAttrs;
+    const simd = simdKernels(backend as BackendLike);
+    if (simd !== undefined && tiles2x2(input, dy, poolAttrs))
+      return maxPool2x2Grad(simd, input, dy);
+    return maxPoolGradHost(backend as BackendLike, dy, input, poolAttrs);
+  },
 };
+
+/**
+ * Whether a max pooling is 2x2 windows with stride 2 that tile its float32 input exactly (even
+ * height and width, no padding: 'valid', or 'same' on even sizes) over channels that suit the SIMD
+ * kernel.
+ */
+function tiles2x2(input: Info, dy: Info, attrs: tf.MaxPoolGradAttrs): boolean {
+  const pair = (v: number | [number, number]): [number, number] =>
+    typeof v === 'number' ? [v, v] : v;
+  const [fh, fw] = pair(attrs.filterSize);
+  const [sh, sw] = pair(attrs.strides);
+  const [n, h, w, c] = input.shape as [number, number, number, number];
+  const padding = attrs.pad === 'valid' || attrs.pad === 'same' || attrs.pad === 0;
+  return (
+    input.dtype === 'float32' &&
+    dy.dtype === 'float32' &&
+    input.shape.length === 4 &&
+    fh === 2 &&
+    fw === 2 &&
+    sh === 2 &&
+    sw === 2 &&
+    padding &&
+    h % 2 === 0 &&
+    w % 2 === 0 &&
+    simdColumns(c) &&
+    dy.shape.join() === [n, h / 2, w / 2, c].join()
+  );
+}
 const gather: Override = {
   kernel: 'GatherV2',
   body: (s, i, attrs) =>
@@ -126,9 +168,99 @@ const matMul = (kernel: 'BatchMatMul' | '_FusedMatMul'): Override => ({
 });
 const reduce = (kernel: 'Sum' | 'Mean'): Override => ({
   kernel,
-  body: (s, i, attrs) =>
-    accurateReduce(s, need(i, 'x'), attrs as unknown as tf.SumAttrs, kernel === 'Mean'),
+  body: (s, i, attrs) => {
+    const x = need(i, 'x');
+    const sumAttrs = attrs as unknown as tf.SumAttrs;
+    const simd = simdKernels(s.backend);
+    const columns = simd === undefined ? undefined : columnReduction(x, sumAttrs);
+    if (simd !== undefined && columns !== undefined) {
+      const { lead, rows, inner, shape } = columns;
+      return s.own(columnSums(simd, x, lead, rows, inner, kernel === 'Mean' ? 1 / rows : 1, shape));
+    }
+    return accurateReduce(s, x, sumAttrs, kernel === 'Mean');
+  },
 });
+
+/**
+ * A float32 reduction over consecutive axes followed by a SIMD-sized block of kept elements, as
+ * [lead, rows, inner] summed over rows, with the output shape; undefined otherwise.
+ */
+function columnReduction(
+  x: Info,
+  attrs: tf.SumAttrs,
+): { lead: number; rows: number; inner: number; shape: number[] } | undefined {
+  if (x.dtype !== 'float32' || x.shape.length === 0) return undefined;
+  const axes = tf.util.parseAxisParam(attrs.axis, x.shape).sort((a, b) => a - b);
+  const first = axes[0];
+  const last = axes[axes.length - 1];
+  if (first === undefined || last === undefined) return undefined;
+  if (last - first + 1 !== axes.length) return undefined;
+  const inner = prod(x.shape.slice(last + 1));
+  const rows = prod(axes.map((a) => x.shape[a] ?? 1));
+  if (!simdColumns(inner) || rows === 0) return undefined;
+  const shape = attrs.keepDims
+    ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+    : x.shape.filter((_, i) => !axes.includes(i));
+  return { lead: prod(x.shape.slice(0, first)), rows, inner, shape };
+}
+
+/** A library kernel of batch norm on SIMD (see ./batch-norm.ts), computed in place on the heap. */
+function simdOnly(
+  kernel: string,
+  compute: (
+    simd: NonNullable<ReturnType<typeof simdKernels>>,
+    inputs: tf.NamedTensorInfoMap,
+  ) => Info,
+): Override {
+  return {
+    kernel,
+    direct: ({ inputs, backend }) => {
+      const simd = simdKernels(backend as BackendLike);
+      if (simd === undefined) {
+        throw new Error(`tfjs-contrastive: ${kernel} needs WebAssembly SIMD on the wasm backend`);
+      }
+      return compute(simd, inputs);
+    },
+  };
+}
+
+const batchNormKernels: readonly Override[] = [
+  simdOnly(BATCH_NORM_KERNELS.centredSquares, (simd, i) =>
+    centredSquares(simd, need(i, 'x'), need(i, 'mean')),
+  ),
+  simdOnly(BATCH_NORM_KERNELS.centredAffine, (simd, i) =>
+    centredAffine(simd, need(i, 'x'), need(i, 'mean'), need(i, 'scale'), need(i, 'shift')),
+  ),
+  simdOnly(BATCH_NORM_KERNELS.gradSums, (simd, i) =>
+    batchNormGradSums(simd, need(i, 'dy'), need(i, 'x'), need(i, 'mean')),
+  ),
+  simdOnly(BATCH_NORM_KERNELS.inputGrad, (simd, i) =>
+    batchNormInputGrad(simd, {
+      dy: need(i, 'dy'),
+      x: need(i, 'x'),
+      mean: need(i, 'mean'),
+      s: need(i, 's'),
+      b: need(i, 'b'),
+      o: need(i, 'o'),
+    }),
+  ),
+];
+/**
+ * Identity (tf.clone, and every tensor an op saves for its gradient) shares the input's buffer, as
+ * Reshape does on wasm and Identity does on cpu, instead of copying it: a conv-net step saves about
+ * two hundred tensors, a few dozen of them full-size activations.
+ */
+const identity: Override = {
+  kernel: 'Identity',
+  body: (_s, i) => {
+    const x = need(i, 'x');
+    // A new TensorInfo (the input may be the Tensor itself, which the engine would hand back).
+    return x.dtype === 'string'
+      ? undefined
+      : { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  },
+};
+
 const segmentSum: Override = {
   kernel: 'UnsortedSegmentSum',
   direct: ({ inputs, backend, attrs }) =>
@@ -155,6 +287,8 @@ const FIXES: Record<KernelFixBackend, readonly Override[]> = {
     reduce('Mean'),
     segmentSum,
     { kernel: 'Einsum', direct: viaCpu('Einsum') },
+    identity,
+    ...batchNormKernels,
   ],
   // The cpu backend's own filter gradient takes about 40x longer than this one.
   cpu: [convFilter],

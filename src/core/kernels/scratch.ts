@@ -81,6 +81,12 @@ export class Scratch {
     return this.run('Slice', { x }, { begin, size });
   }
 
+  /** Takes ownership of `info`, made outside {@link Scratch.run} (freed with the rest). */
+  own(info: Info): Info {
+    this.made.push(info);
+    return info;
+  }
+
   /** A constant scalar owned by this scratch. */
   scalar(value: number, dtype: tf.DataType = 'float32'): Info {
     return this.fill([], value, dtype);
