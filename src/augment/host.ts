@@ -358,10 +358,14 @@ class Blur {
     }
     for (let y = 0; y < h; y++) {
       const at = y * line;
-      for (let col = -reach; col < w + reach; col++) {
-        const from = at + reflect(col, w) * c;
-        const to = pad + col * c;
-        for (let ch = 0; ch < c; ch++) padded[to + ch] = rows[from + ch] as number;
+      padded.set(rows.subarray(at, at + line), pad);
+      for (let k = 1; k <= reach; k++) {
+        const left = at + reflect(-k, w) * c;
+        const right = at + reflect(w - 1 + k, w) * c;
+        for (let ch = 0; ch < c; ch++) {
+          padded[pad - k * c + ch] = rows[left + ch] as number;
+          padded[pad + line + (k - 1) * c + ch] = rows[right + ch] as number;
+        }
       }
       for (let j = 0; j < line; j++) acc[j] = centre * (padded[pad + j] as number);
       addPairs(acc, padded, side, lo, hi, reach, line);
