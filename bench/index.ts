@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { augmentRows } from './augment.js';
+import { AUGMENT_HEADER, augmentRows } from './augment.js';
 import { BANK_HEADER, bankRows } from './bank.js';
 import { timeIt } from './timing.js';
 import * as tf from '@tensorflow/tfjs-core';
@@ -266,9 +266,8 @@ for (const r of [...BANK_HEADER, ...bankTable]) console.log(r);
 
 // Augmentation throughput (bench/augment.ts).
 const augmentTable = await augmentRows(backends, quick);
-console.log('\n| backend | recipe | image | batch | ms | images/s |');
-console.log('|---|---|---|---|---|---|');
-for (const r of augmentTable) console.log(r);
+console.log('');
+for (const r of [...AUGMENT_HEADER, ...augmentTable]) console.log(r);
 
 // Kernel fixes (bench/kernels.ts): one process per configuration, since a wasm thread pool is
 // fixed when the backend starts. Stock wasm is expected to fail the training step.

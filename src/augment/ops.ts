@@ -494,6 +494,42 @@ export function solarize(images: Images, apply: readonly boolean[], threshold = 
 }
 
 /**
+ * @internal The normalised taps of a Gaussian of `sigma` pixels over `kernelSize` (odd) taps,
+ * rounded to float32; sigma <= 0 gives the identity (1 at the centre).
+ */
+export function gaussianTaps(sigma: number, kernelSize: number): Float32Array {
+  const half = (kernelSize - 1) / 2;
+  const kernel = Array.from({ length: kernelSize }, (_, k) =>
+    sigma <= 0 ? (k === half ? 1 : 0) : Math.exp(-((k - half) ** 2) / (2 * sigma * sigma)),
+  );
+  const sum = kernel.reduce((a, b) => a + b, 0);
+  return Float32Array.from(kernel, (v) => v / sum);
+}
+
+/** @internal Checks gaussianBlur's kernel size for h x w images: odd, and reflect padding fits. */
+export function checkKernelSize(kernelSize: number, h: number, w: number): void {
+  const caller = 'gaussianBlur';
+  checkNumber(caller, 'kernelSize', kernelSize, { integer: true, min: 1 });
+  if (kernelSize % 2 === 0) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'kernelSize',
+      expected: 'an odd number of taps',
+      received: String(kernelSize),
+    });
+  }
+  const half = (kernelSize - 1) / 2;
+  if (half >= h || half >= w) {
+    throw new ContrastiveError({
+      caller,
+      argument: 'kernelSize',
+      expected: `at most ${2 * Math.min(h, w) - 1} taps for ${h} x ${w} images (reflect padding)`,
+      received: String(kernelSize),
+    });
+  }
+}
+
+/**
  * Separable Gaussian blur with one sigma per image (sigma 0 = unchanged) and an odd kernel of
  * `kernelSize` taps, reflect padding (as torchvision). One depthwise convolution per direction for
  * the whole batch: the images become the channels of a single image, each with its own kernel.
@@ -515,32 +551,13 @@ export function gaussianBlur(
   const caller = 'gaussianBlur';
   const [n, h, w, c] = checkImages(caller, images);
   const s = checkPerSample(caller, 'sigmas', sigmas, n);
-  checkNumber(caller, 'kernelSize', kernelSize, { integer: true, min: 1 });
-  if (kernelSize % 2 === 0) {
-    throw new ContrastiveError({
-      caller,
-      argument: 'kernelSize',
-      expected: 'an odd number of taps',
-      received: String(kernelSize),
-    });
-  }
+  checkKernelSize(kernelSize, h, w);
   const half = (kernelSize - 1) / 2;
-  if (half >= h || half >= w) {
-    throw new ContrastiveError({
-      caller,
-      argument: 'kernelSize',
-      expected: `at most ${2 * Math.min(h, w) - 1} taps for ${h} x ${w} images (reflect padding)`,
-      received: String(kernelSize),
-    });
-  }
   const taps = new Float32Array(kernelSize * n * c);
   s.forEach((sigma, i) => {
-    const kernel = Array.from({ length: kernelSize }, (_, k) =>
-      sigma <= 0 ? (k === half ? 1 : 0) : Math.exp(-((k - half) ** 2) / (2 * sigma * sigma)),
-    );
-    const sum = kernel.reduce((a, b) => a + b, 0);
+    const kernel = gaussianTaps(sigma, kernelSize);
     for (let k = 0; k < kernelSize; k++) {
-      for (let ch = 0; ch < c; ch++) taps[k * n * c + i * c + ch] = (kernel[k] ?? 0) / sum;
+      for (let ch = 0; ch < c; ch++) taps[k * n * c + i * c + ch] = kernel[k] ?? 0;
     }
   });
   return tf.tidy(() => {

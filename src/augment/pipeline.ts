@@ -17,11 +17,13 @@ import {
   adjustHue,
   adjustSaturation,
   checkImages,
+  checkKernelSize,
   cropResizeFrom,
   gaussianBlur,
   solarize,
   toGreyscale,
 } from './ops.js';
+import { type ColourOp, type HostPlan, canAugmentOnHost, hostAugment } from './host.js';
 
 /** Colour jitter strengths (torchvision's ColorJitter) and the probability of applying it. */
 export interface JitterSpec {
@@ -277,6 +279,17 @@ export function augmentView(images: Images, spec: ViewSpec, rng: SeededRandom): 
     solarized.push(rng.uniform() < pSolarize);
   }
 
+  const params: ChunkParams = {
+    boxes,
+    flips,
+    jitter: jitter === undefined ? undefined : { ...factors, orders },
+    greys,
+    sigmas,
+    kernelSize,
+    solarized,
+  };
+  if (canAugmentOnHost()) return viewOnHost(images, spec.size, params);
+
   // Bounded memory: the operations run on chunks of at most CHUNK_PIXELS input pixels (hue
   // jitter alone keeps about thirty intermediates of the chunk's size alive).
   const chunk = Math.max(1, Math.floor(CHUNK_PIXELS / (h * w)));
@@ -285,19 +298,20 @@ export function augmentView(images: Images, spec: ViewSpec, rng: SeededRandom): 
     for (let start = 0; start < n; start += chunk) {
       const end = Math.min(n, start + chunk);
       const pick = <T>(xs: readonly T[]): T[] => xs.slice(start, end);
+      const j = params.jitter;
       parts.push(
         viewOfChunk(images, start, spec.size, {
           boxes: pick(boxes),
           flips: pick(flips),
           jitter:
-            jitter === undefined
+            j === undefined
               ? undefined
               : {
-                  brightness: pick(factors.brightness),
-                  contrast: pick(factors.contrast),
-                  saturation: pick(factors.saturation),
-                  hue: pick(factors.hue),
-                  orders: pick(orders),
+                  brightness: pick(j.brightness),
+                  contrast: pick(j.contrast),
+                  saturation: pick(j.saturation),
+                  hue: pick(j.hue),
+                  orders: pick(j.orders),
                 },
           greys: pick(greys),
           sigmas: pick(sigmas),
@@ -356,6 +370,47 @@ function indicesWhere(flags: readonly boolean[]): number[] {
   return flags.flatMap((f, i) => (f ? [i] : []));
 }
 
+/** The jitter transforms in the order of {@link ChunkParams.jitter}'s orders (0..3). */
+const JITTER_OPS: readonly { op: ColourOp; neutral: number }[] = [
+  { op: 'brightness', neutral: 1 },
+  { op: 'contrast', neutral: 1 },
+  { op: 'saturation', neutral: 1 },
+  { op: 'hue', neutral: 0 },
+];
+
+/**
+ * One view of the whole batch on cpu and wasm: one crop-and-resize, then every image's colour
+ * steps, greyscale, blur and solarisation in host loops (host.ts), in the same order and with
+ * the same neutral steps left out as {@link viewOfChunk}.
+ */
+function viewOnHost(images: Images, size: number, p: ChunkParams): Images {
+  const jitter = p.jitter;
+  const plans: HostPlan[] = p.boxes.map((_, i) => ({
+    steps:
+      jitter === undefined
+        ? []
+        : (jitter.orders[i] ?? []).flatMap((t) => {
+            const kind = JITTER_OPS[t];
+            const value = kind === undefined ? undefined : jitter[kind.op][i];
+            return kind === undefined || value === undefined || value === kind.neutral
+              ? []
+              : [{ op: kind.op, value }];
+          }),
+    grey: p.greys[i] === true,
+    sigma: p.sigmas[i] ?? 0,
+    solarize: p.solarized[i] === true,
+  }));
+  if (plans.some((plan) => plan.sigma > 0)) checkKernelSize(p.kernelSize, size, size);
+  const x = cropResizeFrom(images, p.boxes, [size, size], p.flips, 0);
+  try {
+    const y = hostAugment(x, plans, p.kernelSize, 0.5);
+    if (y === undefined) throw new Error('tfjs-contrastive: host augmentation is not available');
+    return y;
+  } finally {
+    x.dispose();
+  }
+}
+
 /** The operations of one view on a chunk, each intermediate freed as soon as it is used. */
 function viewOfChunk(images: Images, first: number, size: number, p: ChunkParams): Images {
   // The crop reads the chunk's images straight from the batch, and the flip is part of the crop
@@ -365,70 +420,76 @@ function viewOfChunk(images: Images, first: number, size: number, p: ChunkParams
     x.dispose();
     x = next;
   };
-  const jitter = p.jitter;
-  if (jitter !== undefined) {
-    // Slot k applies, to each image, the transform its order puts k-th; the others get the
-    // neutral factor (1, or a hue shift of 0), which is the identity.
-    const ops = [
-      { apply: adjustBrightness, values: jitter.brightness, neutral: 1 },
-      { apply: adjustContrast, values: jitter.contrast, neutral: 1 },
-      { apply: adjustSaturation, values: jitter.saturation, neutral: 1 },
-      { apply: adjustHue, values: jitter.hue, neutral: 0 },
-    ];
-    // Each image meets each transform once, in its own order: slot k transforms, on the subset
-    // of images whose order puts it k-th, only them.
-    for (let slot = 0; slot < 4; slot++) {
-      ops.forEach(({ apply, values, neutral }, t) => {
-        const chosen = indicesWhere(
-          values.map((f, i) => jitter.orders[i]?.[slot] === t && f !== neutral),
-        );
-        if (chosen.length > 0) {
-          step(
-            onSubset(x, chosen, (subset) =>
-              apply(
-                subset,
-                chosen.map((i) => values[i] ?? neutral),
-              ),
-            ),
+  try {
+    const jitter = p.jitter;
+    if (jitter !== undefined) {
+      // Slot k applies, to each image, the transform its order puts k-th; the others get the
+      // neutral factor (1, or a hue shift of 0), which is the identity.
+      const ops = [
+        { apply: adjustBrightness, values: jitter.brightness, neutral: 1 },
+        { apply: adjustContrast, values: jitter.contrast, neutral: 1 },
+        { apply: adjustSaturation, values: jitter.saturation, neutral: 1 },
+        { apply: adjustHue, values: jitter.hue, neutral: 0 },
+      ];
+      // Each image meets each transform once, in its own order: slot k transforms, on the subset
+      // of images whose order puts it k-th, only them.
+      for (let slot = 0; slot < 4; slot++) {
+        ops.forEach(({ apply, values, neutral }, t) => {
+          const chosen = indicesWhere(
+            values.map((f, i) => jitter.orders[i]?.[slot] === t && f !== neutral),
           );
-        }
-      });
+          if (chosen.length > 0) {
+            step(
+              onSubset(x, chosen, (subset) =>
+                apply(
+                  subset,
+                  chosen.map((i) => values[i] ?? neutral),
+                ),
+              ),
+            );
+          }
+        });
+      }
     }
-  }
-  const greys = indicesWhere(p.greys);
-  if (greys.length > 0) {
-    step(
-      onSubset(x, greys, (subset) =>
-        toGreyscale(
-          subset,
-          greys.map(() => true),
+    const greys = indicesWhere(p.greys);
+    if (greys.length > 0) {
+      step(
+        onSubset(x, greys, (subset) =>
+          toGreyscale(
+            subset,
+            greys.map(() => true),
+          ),
         ),
-      ),
-    );
-  }
-  const blurred = indicesWhere(p.sigmas.map((v) => v > 0));
-  if (blurred.length > 0) {
-    step(
-      onSubset(x, blurred, (subset) =>
-        gaussianBlur(
-          subset,
-          blurred.map((i) => p.sigmas[i] ?? 0),
-          p.kernelSize,
+      );
+    }
+    const blurred = indicesWhere(p.sigmas.map((v) => v > 0));
+    if (blurred.length > 0) {
+      step(
+        onSubset(x, blurred, (subset) =>
+          gaussianBlur(
+            subset,
+            blurred.map((i) => p.sigmas[i] ?? 0),
+            p.kernelSize,
+          ),
         ),
-      ),
-    );
-  }
-  const solarized = indicesWhere(p.solarized);
-  if (solarized.length > 0) {
-    step(
-      onSubset(x, solarized, (subset) =>
-        solarize(
-          subset,
-          solarized.map(() => true),
-          0.5,
+      );
+    }
+    const solarized = indicesWhere(p.solarized);
+    if (solarized.length > 0) {
+      step(
+        onSubset(x, solarized, (subset) =>
+          solarize(
+            subset,
+            solarized.map(() => true),
+            0.5,
+          ),
         ),
-      ),
-    );
+      );
+    }
+  } catch (e) {
+    // A step that throws (a blur kernel too wide, say) leaves no intermediate behind.
+    x.dispose();
+    throw e;
   }
   return x;
 }
