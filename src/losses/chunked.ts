@@ -174,7 +174,11 @@ export function chunkedLogSumExp(
     const lse = tf.add<tf.Tensor2D>(m, tf.log(s));
     save([
       a,
-      ...(trainable === undefined ? [...rowBlocks, ...columnBlocks] : [args[1] as tf.Tensor2D]),
+      // Saved, not captured: the blocks may be intermediates (normalised negatives) that the
+      // caller's tidy disposes, or a queue's blocks that an enqueue replaces, before the backward
+      // pass. Saving copies them on wasm (its Identity kernel copies), so only the rows are
+      // saved: the backward pass transposes each chunk of rows (O(chunk x D)) instead.
+      ...(trainable === undefined ? rowBlocks : [args[1] as tf.Tensor2D]),
       lse,
       ...(positives === undefined ? [] : [positives.labels, positives.invCount]),
     ]);
@@ -190,7 +194,6 @@ export function chunkedLogSumExp(
           return out;
         };
         const sRows = take(trainable === undefined ? rowBlocks.length : 1);
-        const sColumns = take(trainable === undefined ? columnBlocks.length : 0);
         const sLse = take(1)[0] as tf.Tensor2D;
         const [sLabels, sInvCount] = take(positives === undefined ? 0 : 2) as unknown as [
           tf.Tensor1D?,
@@ -203,7 +206,7 @@ export function chunkedLogSumExp(
         const keyGrads: tf.Tensor2D[] = [];
         for (const c of chunks) {
           const out: tf.Tensor2D[] = tf.tidy(() => {
-            const { logits, keyRows } = logitsOf(sa, c, sRows, sColumns);
+            const { logits, keyRows } = logitsOf(sa, c, sRows, []);
             const candidates = excluded(logits, c);
             const shifted = tf.sub(candidates, sLse);
             tf.dispose([logits, candidates]);
