@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AUGMENT_HEADER, augmentRows } from './augment.js';
 import { BANK_HEADER, bankRows } from './bank.js';
+import { CHUNKED_HEADER, chunkedRows } from './chunked.js';
 import { timeIt } from './timing.js';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
@@ -263,6 +264,14 @@ for (const r of queueRows) console.log(r);
 const bankTable = await bankRows(backends);
 console.log('');
 for (const r of [...BANK_HEADER, ...bankTable]) console.log(r);
+
+// infoNce's chunkSize: peak memory and time with a 65536-key queue (bench/chunked.ts), on wasm
+// (the cpu backend would take minutes a step at this size).
+if (backends.includes('wasm')) {
+  const chunkedTable = await chunkedRows(['wasm'], quick);
+  console.log('');
+  for (const r of [...CHUNKED_HEADER, ...chunkedTable]) console.log(r);
+}
 
 // Augmentation throughput (bench/augment.ts).
 const augmentTable = await augmentRows(backends, quick);

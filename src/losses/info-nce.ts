@@ -11,6 +11,7 @@ import {
   logAddExp,
   logSumExpRows,
   reduce,
+  resolveChunkSize,
   resolveFlag,
   resolveReduction,
   resolveTemperature,
@@ -19,6 +20,7 @@ import {
   similarityToConstant,
   type Reduction,
 } from './reduction.js';
+import { chunkedLogSumExp } from './chunked.js';
 
 /**
  * Stored negative keys (MoCo's queue, He et al. 2020; a memory bank's entries) in the two layouts
@@ -97,6 +99,16 @@ export interface InfoNceOptions {
   readonly normalize?: boolean;
   /** `'mean'` (default), `'sum'` or `'none'` (the N per-query losses). */
   readonly reduction?: Reduction;
+  /**
+   * Score the queries against at most this many negatives (key columns) at a time: an online
+   * logSumExp over the chunks, and a backward pass that recomputes each chunk's [N, chunkSize]
+   * logits instead of keeping the [N, K] ones, so peak memory is O(N x chunkSize) instead of
+   * O(N x K) (K the negatives, or N in-batch) for one more [N, D] x [D, K] product per step. The
+   * same loss and gradients as unchunked, to float32 rounding. A positive integer; chunks never
+   * span two blocks of `negatives` (a queue's blocks of 4096 cap it there). Default: none
+   * (unchunked).
+   */
+  readonly chunkSize?: number;
 }
 
 /** @internal Checks a query/key pair of [N, D] tensors and returns N and D. */
@@ -304,6 +316,31 @@ export function infoNcePerQuery(
 }
 
 /**
+ * @internal {@link infoNcePerQuery} over chunks of at most `chunkSize` key columns
+ * (`chunkedLogSumExp`): the positive logit as there (differentiated by the tape), the
+ * negatives' logSumExp in O(N x chunkSize) memory, the two folded in with logAddExp. In-batch
+ * keys receive gradient, stored negatives none, as in the unchunked path.
+ */
+export function infoNceChunkedPerQuery(
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  chunks: readonly tf.Tensor2D[] | NegativeKeys | undefined,
+  temperature: number,
+  chunkSize: number,
+): tf.Tensor1D {
+  const qt = tf.div<tf.Tensor2D>(q, temperature);
+  const positive = rowDot(qt, k);
+  if (chunks === undefined) {
+    return tf.sub(chunkedLogSumExp(qt, { trainable: k }, { chunkSize }), positive);
+  }
+  const keys = isNegativeKeys(chunks)
+    ? { rows: chunks.rows, columns: chunks.columns }
+    : { rows: chunks };
+  const negatives = chunkedLogSumExp(qt, keys, { chunkSize });
+  return tf.sub<tf.Tensor1D>(logAddExp(positive, negatives), positive);
+}
+
+/**
  * InfoNCE (van den Oord et al. 2018; MoCo's Eq. 1, He et al. 2020): each query must pick its
  * positive key out of the negatives, `-log exp(q.k+ / tau) / (exp(q.k+ / tau) + sum_j exp(q.n_j / tau))`.
  *
@@ -328,11 +365,17 @@ export function infoNcePerQuery(
  *
  * @param query - [N, D] float32 queries q.
  * @param positiveKey - [N, D] float32 positive keys, row i the positive of query i.
- * @param options - `negatives`, `temperature` (0.07), `normalize` (true), `reduction` ('mean').
+ * With `chunkSize`, the logSumExp over the negatives runs over chunks of at most that many
+ * columns and the backward pass recomputes each chunk's logits: peak memory O(N x chunkSize)
+ * instead of O(N x K) for large batches and queues, the same loss and gradients.
+ *
+ * @param options - `negatives`, `temperature` (0.07), `normalize` (true), `reduction` ('mean'),
+ *   `chunkSize` (none: unchunked).
  * @returns a scalar, or [N] per-query losses with `reduction: 'none'`.
  * @throws {@link ContrastiveError} on a non-[N, D] input, a key or negative of another shape or
  *   dimension, {@link NegativeKeys} whose row and column blocks do not match, an in-batch call
- *   with N < 2 (no negatives at all), or temperature <= 0.
+ *   with N < 2 (no negatives at all), temperature <= 0, or a `chunkSize` that is not a positive
+ *   integer.
  *
  * @example
  * <!-- snippet setup="queue" -->
@@ -349,6 +392,8 @@ export function infoNcePerQuery(
  * const withBank = infoNce(q, stopGradient(k), { negatives: bankRows });
  * // In-batch (no queue): the other keys are the negatives.
  * const inBatch = infoNce(q, k, { temperature: 0.1 });
+ * // Chunked: the same loss, never more than [N, 64] logits at once.
+ * const chunked = infoNce(q, stopGradient(k), { negatives: queue, temperature: 0.2, chunkSize: 64 });
  * ```
  */
 export function infoNce(
@@ -361,6 +406,7 @@ export function infoNce(
   const temperature = resolveTemperature(caller, options.temperature, 0.07);
   const normalize = resolveFlag(caller, 'options.normalize', options.normalize, true);
   const reduction = resolveReduction(caller, options.reduction);
+  const chunkSize = resolveChunkSize(caller, options.chunkSize);
   const given = options.negatives;
   // A source (the queue itself) is read now, once: what its negatives() gives at this call.
   const negatives: unknown = isNegativeKeysSource(given) ? given.negatives() : given;
@@ -376,16 +422,22 @@ export function infoNce(
   if (chunks === undefined) checkInBatchSize(caller, 'query', query, n);
   return tf.tidy(() => {
     const prep = (x: tf.Tensor2D): tf.Tensor2D => (normalize ? l2Normalize(x) : x);
-    const perQuery = infoNcePerQuery(
-      prep(query),
-      prep(positiveKey),
+    const prepared = (): readonly tf.Tensor2D[] | NegativeKeys | undefined =>
       chunks === undefined
         ? undefined
         : isNegativeKeys(chunks)
           ? prepareNegativeKeys(chunks, normalize)
-          : chunks.map(prep),
-      temperature,
-    );
+          : chunks.map(prep);
+    const perQuery =
+      chunkSize === undefined
+        ? infoNcePerQuery(prep(query), prep(positiveKey), prepared(), temperature)
+        : infoNceChunkedPerQuery(
+            prep(query),
+            prep(positiveKey),
+            prepared(),
+            temperature,
+            chunkSize,
+          );
     return reduce(perQuery, reduction);
   });
 }

@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { l2Normalize } from '../core/index.js';
+import { chunkedLogSumExp } from './chunked.js';
 import { checkInBatchSize, checkPair } from './info-nce.js';
 import {
   crossEntropyFromTarget,
   reduce,
+  resolveChunkSize,
   resolveFlag,
   resolveReduction,
   resolveTemperature,
@@ -21,6 +23,14 @@ export interface NtXentOptions {
   readonly normalize?: boolean;
   /** `'mean'` over the 2N anchors (default), `'sum'`, or `'none'` (the 2N per-anchor losses). */
   readonly reduction?: Reduction;
+  /**
+   * Compare the 2N anchors with at most this many of the 2N projections (columns) at a time: an
+   * online logSumExp over the chunks (the anchor's own column excluded in whichever chunk holds
+   * it) and a backward pass that recomputes each chunk's logits, so peak memory is
+   * O(2N x chunkSize) instead of O(2N x 2N), for one more product per step. The same loss and
+   * gradients as unchunked, to float32 rounding. A positive integer. Default: none (unchunked).
+   */
+  readonly chunkSize?: number;
 }
 
 /**
@@ -39,11 +49,12 @@ export interface NtXentOptions {
  *
  * @param z1 - [N, D] float32 projections of the first views.
  * @param z2 - [N, D] float32 projections of the second views, row i the same image as `z1` row i.
- * @param options - `temperature` (0.5), `normalize` (true), `reduction` ('mean').
+ * @param options - `temperature` (0.5), `normalize` (true), `reduction` ('mean'), `chunkSize`
+ *   (none: unchunked).
  * @returns a scalar, or [2N] per-anchor losses (the N anchors of `z1`, then those of `z2`) with
  *   `reduction: 'none'`.
  * @throws {@link ContrastiveError} when the views are not [N, D] float32 tensors of one shape,
- *   N < 2, or temperature <= 0.
+ *   N < 2, temperature <= 0, or `chunkSize` is not a positive integer.
  *
  * @example
  * <!-- snippet setup="views" -->
@@ -64,6 +75,8 @@ export interface NtXentOptions {
  *   true,
  *   trainableVariables(encoder, head),
  * );
+ * // A large batch in bounded memory: the same loss, [2B, 8] logits at a time.
+ * const chunked = ntXentLoss(embed(view1), embed(view2), { temperature: 0.5, chunkSize: 8 });
  * ```
  */
 export function ntXentLoss(
@@ -77,10 +90,16 @@ export function ntXentLoss(
   const temperature = resolveTemperature(caller, options.temperature, 0.5);
   const normalize = resolveFlag(caller, 'options.normalize', options.normalize, true);
   const reduction = resolveReduction(caller, options.reduction);
+  const chunkSize = resolveChunkSize(caller, options.chunkSize);
   return tf.tidy(() => {
     const z = tf.concat([z1, z2], 0);
     const zn = normalize ? l2Normalize(z) : z;
     const zt = tf.div<tf.Tensor2D>(zn, temperature);
+    if (chunkSize !== undefined) {
+      const partner = tf.concat([tf.slice(zn, [n, 0], [n, -1]), tf.slice(zn, [0, 0], [n, -1])], 0);
+      const lse = chunkedLogSumExp(zt, { trainable: zn }, { chunkSize, excludeSelf: true });
+      return reduce(tf.sub<tf.Tensor1D>(lse, rowDot(zt, partner)), reduction);
+    }
     // Self-similarity is excluded with -Infinity, which cannot overflow (a large finite mask
     // value can, under a small temperature and unnormalised inputs).
     const logits = tf.add<tf.Tensor2D>(similarity(zt, zn), selfExclusion(2 * n));

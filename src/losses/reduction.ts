@@ -24,6 +24,15 @@ export function resolveTemperature(caller: string, value: unknown, fallback: num
   return value;
 }
 
+/**
+ * @internal Checks a `chunkSize` option: a positive integer, or absent (the unchunked path).
+ */
+export function resolveChunkSize(caller: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  checkNumber(caller, 'options.chunkSize', value, { integer: true, min: 1 });
+  return value;
+}
+
 /** @internal Checks a boolean option, defaulting when absent. */
 export function resolveFlag(
   caller: string,
