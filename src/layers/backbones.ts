@@ -62,7 +62,11 @@ function checkWidths(caller: string, argument: string, widths: unknown): readonl
   return widths as number[];
 }
 
-/** conv (no bias) -> batch norm -> optional ReLU; the conv's kernel seeded from `seeds`. */
+/**
+ * conv (no bias) -> batch norm -> optional ReLU; the conv's kernel seeded from `seeds`. The batch
+ * norm is the library's (PyTorch's BatchNorm2d: momentum 0.1, unbiased running variance), whose
+ * closed-form gradient runs as fused SIMD passes on wasm.
+ */
 function convBn(
   x: Node,
   filters: number,
@@ -107,8 +111,9 @@ export interface SmallConvNetArgs {
 }
 
 /**
- * A small convolutional network: per stage a 3x3 convolution (no bias), batch norm, ReLU and 2x2
- * max pooling, then global average pooling. Output: [batch, widths.at(-1)].
+ * A small convolutional network: per stage a 3x3 convolution (no bias), batch norm (the library's
+ * {@link BatchNorm}, PyTorch's BatchNorm2d semantics), ReLU and 2x2 max pooling, then global
+ * average pooling. Output: [batch, widths.at(-1)].
  *
  * @throws {@link index!ContrastiveError} when `inputShape`, `widths` or `seed` is invalid.
  *

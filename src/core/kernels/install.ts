@@ -372,12 +372,18 @@ function checkFixBackend(caller: string, backend: unknown): KernelFixBackend {
  * - `Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropInput`, `DepthwiseConv2dNativeBackpropFilter`:
  *   missing, so no convolutional layer can train on stock wasm;
  * - `Conv2DBackpropInput`: about 10x slower than the forward convolution;
- * - `MaxPoolGrad`: wrong values whenever batch or channels exceed 1;
+ * - `MaxPoolGrad`: wrong values whenever batch or channels exceed 1 (2x2 windows with stride 2:
+ *   one SIMD pass of the library's own, src/core/kernels/simd.wat);
  * - `BatchMatMul` and `_FusedMatMul` with transpose flags: about 10x slower than without (every
  *   dense layer's backward pass), and wrong values for the fused one; done as an explicit transpose
  *   then a plain product;
  * - `Sum` and `Mean` over 1024 or more elements: a single float32 running sum loses about 1% at
- *   1e6 elements; done in two levels;
+ *   1e6 elements; done in two levels, or over consecutive axes followed by a multiple of 4 kept
+ *   elements, in one SIMD pass with float64 accumulators;
+ * - `Identity` (`tf.clone` and every tensor an op saves for its gradient): copies its input; the
+ *   replacement shares the buffer, as `Reshape` does;
+ * - new kernels for the library's `BatchNorm` in training (variance, normalisation, the backward
+ *   sums and the input gradient, one SIMD pass each);
  * - `Tile` and `GatherV2` (batch dims 0): generic and very slow (gathering images moves about 2 M
  *   elements a second), done as block copies on the host;
  * - `UnsortedSegmentSum` (gather's gradient): missing, computed on the host; `Einsum`: missing, run
