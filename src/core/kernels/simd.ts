@@ -4,8 +4,8 @@
  * without SIMD, and composing them costs a full pass over memory per operation; these kernels do
  * one fused pass each:
  *
- * - column sums over the leading axes (Sum and Mean: batch norm's statistics, bias gradients), in
- *   float64 accumulators;
+ * - column sums over the leading axes (Sum and Mean: batch norm's statistics, bias gradients),
+ *   float32 sums of 64 rows folded into float64 totals;
  * - batch norm's centred squares, its normalisation, its two backward sums in one pass, and its
  *   input gradient;
  * - the gradient of 2x2 max pooling with stride 2.
@@ -137,9 +137,17 @@ function at(simd: BoundSimd, t: Info): number {
   return simd.backend.typedArrayFromHeap(t).byteOffset;
 }
 
-/** Runs `body` with a float64 scratch of `doubles` entries, freed afterwards. */
-function withScratch(simd: BoundSimd, doubles: number, body: (acc: number) => void): void {
-  const scratch = simd.backend.makeOutput([2 * doubles], 'float32');
+/**
+ * Runs `body` with the scratch of a column reduction of `quantities` sums over `c` columns (float64
+ * totals and float32 block sums, 12 bytes a column each), freed afterwards.
+ */
+function withScratch(
+  simd: BoundSimd,
+  quantities: number,
+  c: number,
+  body: (acc: number) => void,
+): void {
+  const scratch = simd.backend.makeOutput([3 * quantities * c], 'float32');
   try {
     body(at(simd, scratch));
   } finally {
@@ -154,7 +162,7 @@ export function simdColumns(c: number): boolean {
 
 /**
  * Sum (or mean, `scale` 1 / rows) of x viewed as [lead, rows, inner] over its middle axis:
- * [lead, inner], in float64 accumulators. `inner` must suit {@link simdColumns}.
+ * [lead, inner], in float32 blocks of 64 rows folded into float64 totals. `inner` must suit {@link simdColumns}.
  */
 export function columnSums(
   simd: BoundSimd,
@@ -168,7 +176,7 @@ export function columnSums(
   const out = simd.backend.makeOutput(shape, 'float32');
   const base = at(simd, x);
   const target = at(simd, out);
-  withScratch(simd, inner, (acc) => {
+  withScratch(simd, 1, inner, (acc) => {
     for (let l = 0; l < lead; l++) {
       simd.kernels.columnSum(
         base + 4 * l * rows * inner,
@@ -188,7 +196,7 @@ export function centredSquares(simd: BoundSimd, x: Info, mean: Info): Info {
   const c = x.shape[x.shape.length - 1] ?? 1;
   const m = prod(x.shape) / c;
   const out = simd.backend.makeOutput([c], 'float32');
-  withScratch(simd, c, (acc) =>
+  withScratch(simd, 1, c, (acc) =>
     simd.kernels.columnCentredSquares(at(simd, x), at(simd, mean), m, c, acc, at(simd, out), 1 / m),
   );
   return out;
@@ -220,7 +228,7 @@ export function centredAffine(
 export function batchNormGradSums(simd: BoundSimd, dy: Info, x: Info, mean: Info): Info {
   const c = x.shape[x.shape.length - 1] ?? 1;
   const out = simd.backend.makeOutput([2, c], 'float32');
-  withScratch(simd, 2 * c, (acc) =>
+  withScratch(simd, 2, c, (acc) =>
     simd.kernels.batchNormGradSums(
       at(simd, dy),
       at(simd, x),

@@ -6,48 +6,40 @@
 ;; offset into that heap, as tfjs-backend-wasm hands them out.
 ;;
 ;; Matrices are [m, c] row-major float32 with c a multiple of 4 (one v128 holds 4 columns). Column
-;; reductions accumulate in float64 (two f64x2 lanes per 4 columns) in a caller-provided scratch of
-;; 8 c bytes per accumulated quantity, so a sum over millions of rows keeps float32 precision.
+;; reductions keep float32 sums of blocks of 64 rows and fold them into float64 totals, in a
+;; caller-provided scratch of 12 c bytes per accumulated quantity, so a sum over millions of rows
+;; keeps float32 precision.
 ;;
 ;; __MEMORY__ is replaced by the build script with the memory import.
 (module
   __MEMORY__
 
-  ;; The high two float32 lanes of v moved to the low two, for f64x2.promote_low_f32x4.
-  (func $high (param $v v128) (result v128)
-    (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))
+  ;; Column reductions add rows into float32 partial sums for blocks of 64 rows, then fold each
+  ;; block into float64 totals: float32 adds at full SIMD width in the hot loop, and an error that
+  ;; grows with 64 plus the number of blocks rather than with the number of rows.
 
-  ;; acc[j .. j+3] (float64) += the 4 float32 lanes of v.
-  (func $accumulate (param $acc i32) (param $v v128)
-    (v128.store (local.get $acc)
-      (f64x2.add (v128.load (local.get $acc)) (f64x2.promote_low_f32x4 (local.get $v))))
-    (v128.store offset=16 (local.get $acc)
-      (f64x2.add (v128.load offset=16 (local.get $acc))
-        (f64x2.promote_low_f32x4 (call $high (local.get $v))))))
+  ;; total[j] (float64) += part[j] (float32) for j < c, and part is zeroed.
+  (func $fold (param $part i32) (param $total i32) (param $c i32)
+    (local $j i32) (local $v v128)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $j) (local.get $c)))
+        (local.set $v (v128.load (i32.add (local.get $part) (i32.shl (local.get $j) (i32.const 2)))))
+        (v128.store (i32.add (local.get $total) (i32.shl (local.get $j) (i32.const 3)))
+          (f64x2.add
+            (v128.load (i32.add (local.get $total) (i32.shl (local.get $j) (i32.const 3))))
+            (f64x2.promote_low_f32x4 (local.get $v))))
+        (v128.store offset=16 (i32.add (local.get $total) (i32.shl (local.get $j) (i32.const 3)))
+          (f64x2.add
+            (v128.load offset=16 (i32.add (local.get $total) (i32.shl (local.get $j) (i32.const 3))))
+            (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $next)))
+    (memory.fill (local.get $part) (i32.const 0) (i32.shl (local.get $c) (i32.const 2))))
 
-  ;; acc[j .. j+3] (float64) += (the 4 lanes of v)^2, squared in float64.
-  (func $accumulateSquare (param $acc i32) (param $v v128)
-    (local $lo v128) (local $hi v128)
-    (local.set $lo (f64x2.promote_low_f32x4 (local.get $v)))
-    (local.set $hi (f64x2.promote_low_f32x4 (call $high (local.get $v))))
-    (v128.store (local.get $acc)
-      (f64x2.add (v128.load (local.get $acc)) (f64x2.mul (local.get $lo) (local.get $lo))))
-    (v128.store offset=16 (local.get $acc)
-      (f64x2.add (v128.load offset=16 (local.get $acc)) (f64x2.mul (local.get $hi) (local.get $hi)))))
-
-  ;; acc[j .. j+3] (float64) += a * b, lane by lane, multiplied in float64.
-  (func $accumulateProduct (param $acc i32) (param $a v128) (param $b v128)
-    (v128.store (local.get $acc)
-      (f64x2.add (v128.load (local.get $acc))
-        (f64x2.mul (f64x2.promote_low_f32x4 (local.get $a)) (f64x2.promote_low_f32x4 (local.get $b)))))
-    (v128.store offset=16 (local.get $acc)
-      (f64x2.add (v128.load offset=16 (local.get $acc))
-        (f64x2.mul
-          (f64x2.promote_low_f32x4 (call $high (local.get $a)))
-          (f64x2.promote_low_f32x4 (call $high (local.get $b)))))))
-
-  ;; out[j] = scale * acc[j] for j < c, float64 to float32.
-  (func $finish (param $acc i32) (param $c i32) (param $out i32) (param $scale f64)
+  ;; out[j] = scale * total[j] for j < c, float64 to float32.
+  (func $finish (param $total i32) (param $c i32) (param $out i32) (param $scale f64)
     (local $j i32)
     (block $done
       (loop $next
@@ -56,67 +48,89 @@
           (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
           (f32.demote_f64
             (f64.mul (local.get $scale)
-              (f64.load (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3)))))))
+              (f64.load (i32.add (local.get $total) (i32.shl (local.get $j) (i32.const 3)))))))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $next))))
+
+  ;; The scratch `acc` of the column reductions: float64 totals for q quantities of c columns
+  ;; (8 q c bytes), then their float32 block sums (4 q c bytes); zeroes both.
+  (func $clear (param $acc i32) (param $q i32) (param $c i32)
+    (memory.fill (local.get $acc) (i32.const 0)
+      (i32.mul (i32.mul (local.get $q) (local.get $c)) (i32.const 12))))
 
   ;; out[j] = scale * sum_i x[i, j]: Sum (scale 1) and Mean (scale 1 / m) over the leading axes.
   (func (export "columnSum")
     (param $x i32) (param $m i32) (param $c i32) (param $acc i32) (param $out i32) (param $scale f64)
-    (local $row i32) (local $end i32) (local $j i32) (local $rowBytes i32)
+    (local $i i32) (local $j i32) (local $rowBytes i32) (local $row i32) (local $part i32)
     (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
-    (memory.fill (local.get $acc) (i32.const 0) (i32.shl (local.get $c) (i32.const 3)))
+    (local.set $part (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))
+    (call $clear (local.get $acc) (i32.const 1) (local.get $c))
     (local.set $row (local.get $x))
-    (local.set $end (i32.add (local.get $x) (i32.mul (local.get $m) (local.get $rowBytes))))
     (block $rowsDone
       (loop $rows
-        (br_if $rowsDone (i32.ge_u (local.get $row) (local.get $end)))
+        (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $m)))
         (local.set $j (i32.const 0))
         (loop $cols
-          (call $accumulate
-            (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 1)))
-            (v128.load (i32.add (local.get $row) (local.get $j))))
+          (v128.store (i32.add (local.get $part) (local.get $j))
+            (f32x4.add
+              (v128.load (i32.add (local.get $part) (local.get $j)))
+              (v128.load (i32.add (local.get $row) (local.get $j)))))
           (local.set $j (i32.add (local.get $j) (i32.const 16)))
           (br_if $cols (i32.lt_u (local.get $j) (local.get $rowBytes))))
         (local.set $row (i32.add (local.get $row) (local.get $rowBytes)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (if (i32.eqz (i32.and (local.get $i) (i32.const 63)))
+          (then (call $fold (local.get $part) (local.get $acc) (local.get $c))))
         (br $rows)))
+    (call $fold (local.get $part) (local.get $acc) (local.get $c))
     (call $finish (local.get $acc) (local.get $c) (local.get $out) (local.get $scale)))
 
   ;; out[j] = scale * sum_i (x[i, j] - mean[j])^2: the variance about a known mean.
   (func (export "columnCentredSquares")
     (param $x i32) (param $mean i32) (param $m i32) (param $c i32) (param $acc i32) (param $out i32)
     (param $scale f64)
-    (local $row i32) (local $end i32) (local $j i32) (local $rowBytes i32)
+    (local $i i32) (local $j i32) (local $rowBytes i32) (local $row i32) (local $part i32)
+    (local $d v128)
     (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
-    (memory.fill (local.get $acc) (i32.const 0) (i32.shl (local.get $c) (i32.const 3)))
+    (local.set $part (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))
+    (call $clear (local.get $acc) (i32.const 1) (local.get $c))
     (local.set $row (local.get $x))
-    (local.set $end (i32.add (local.get $x) (i32.mul (local.get $m) (local.get $rowBytes))))
     (block $rowsDone
       (loop $rows
-        (br_if $rowsDone (i32.ge_u (local.get $row) (local.get $end)))
+        (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $m)))
         (local.set $j (i32.const 0))
         (loop $cols
-          (call $accumulateSquare
-            (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 1)))
+          (local.set $d
             (f32x4.sub
               (v128.load (i32.add (local.get $row) (local.get $j)))
               (v128.load (i32.add (local.get $mean) (local.get $j)))))
+          (v128.store (i32.add (local.get $part) (local.get $j))
+            (f32x4.add
+              (v128.load (i32.add (local.get $part) (local.get $j)))
+              (f32x4.mul (local.get $d) (local.get $d))))
           (local.set $j (i32.add (local.get $j) (i32.const 16)))
           (br_if $cols (i32.lt_u (local.get $j) (local.get $rowBytes))))
         (local.set $row (i32.add (local.get $row) (local.get $rowBytes)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (if (i32.eqz (i32.and (local.get $i) (i32.const 63)))
+          (then (call $fold (local.get $part) (local.get $acc) (local.get $c))))
         (br $rows)))
+    (call $fold (local.get $part) (local.get $acc) (local.get $c))
     (call $finish (local.get $acc) (local.get $c) (local.get $out) (local.get $scale)))
 
   ;; Batch norm's backward reductions in one pass: out[j] = sum_i dy[i, j] and
-  ;; out[c + j] = sum_i dy[i, j] (x[i, j] - mean[j]). acc holds 2 c float64.
+  ;; out[c + j] = sum_i dy[i, j] (x[i, j] - mean[j]), the two quantities side by side (2 c columns
+  ;; of totals and of block sums in acc).
   (func (export "batchNormGradSums")
     (param $dy i32) (param $x i32) (param $mean i32) (param $m i32) (param $c i32) (param $acc i32)
     (param $out i32)
-    (local $i i32) (local $j i32) (local $rowBytes i32) (local $offset i32) (local $second i32)
-    (local $g v128)
+    (local $i i32) (local $j i32) (local $rowBytes i32) (local $offset i32) (local $part i32)
+    (local $second i32) (local $g v128)
     (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $second (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))
-    (memory.fill (local.get $acc) (i32.const 0) (i32.shl (local.get $c) (i32.const 4)))
+    ;; Totals: 2 c float64 (16 c bytes); block sums after them: dy's, then dy (x - mean)'s.
+    (local.set $part (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 4))))
+    (local.set $second (i32.add (local.get $part) (local.get $rowBytes)))
+    (call $clear (local.get $acc) (i32.const 2) (local.get $c))
     (block $rowsDone
       (loop $rows
         (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $m)))
@@ -124,19 +138,23 @@
         (local.set $j (i32.const 0))
         (loop $cols
           (local.set $g (v128.load (i32.add (local.get $dy) (i32.add (local.get $offset) (local.get $j)))))
-          (call $accumulate
-            (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 1)))
-            (local.get $g))
-          (call $accumulateProduct
-            (i32.add (local.get $second) (i32.shl (local.get $j) (i32.const 1)))
-            (local.get $g)
-            (f32x4.sub
-              (v128.load (i32.add (local.get $x) (i32.add (local.get $offset) (local.get $j))))
-              (v128.load (i32.add (local.get $mean) (local.get $j)))))
+          (v128.store (i32.add (local.get $part) (local.get $j))
+            (f32x4.add (v128.load (i32.add (local.get $part) (local.get $j))) (local.get $g)))
+          (v128.store (i32.add (local.get $second) (local.get $j))
+            (f32x4.add
+              (v128.load (i32.add (local.get $second) (local.get $j)))
+              (f32x4.mul
+                (local.get $g)
+                (f32x4.sub
+                  (v128.load (i32.add (local.get $x) (i32.add (local.get $offset) (local.get $j))))
+                  (v128.load (i32.add (local.get $mean) (local.get $j)))))))
           (local.set $j (i32.add (local.get $j) (i32.const 16)))
           (br_if $cols (i32.lt_u (local.get $j) (local.get $rowBytes))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (if (i32.eqz (i32.and (local.get $i) (i32.const 63)))
+          (then (call $fold (local.get $part) (local.get $acc) (i32.shl (local.get $c) (i32.const 1)))))
         (br $rows)))
+    (call $fold (local.get $part) (local.get $acc) (i32.shl (local.get $c) (i32.const 1)))
     (call $finish (local.get $acc) (i32.shl (local.get $c) (i32.const 1)) (local.get $out)
       (f64.const 1)))
 
