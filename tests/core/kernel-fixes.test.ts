@@ -15,6 +15,7 @@ import {
   removeKernelFixes,
   selectBackend,
 } from '../../src/core/index.js';
+import { FILTER_GRADIENT_COLUMNS } from '../../src/core/kernels/conv.js';
 import { ntXentLoss } from '../../src/losses/index.js';
 import { describeBackends } from '../support/backends.js';
 
@@ -174,6 +175,50 @@ describeBackends('kernel fixes', (ctx) => {
       ),
       CONV_TOL,
     );
+  });
+
+  it('stride-1 filter gradients by columns (wasm): padding beyond the kernel, chunks of images', async () => {
+    const wide: tf.backend_util.ExplicitPadding = [
+      [0, 0],
+      [3, 0],
+      [4, 1],
+      [0, 0],
+    ];
+    const conv = (pad: tf.backend_util.ExplicitPadding | 'same') => (x: tf.Tensor, f: tf.Tensor) =>
+      tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, pad);
+    const shapes = [
+      [5, 6, 7, 3],
+      [2, 2, 3, 4],
+    ];
+    await expectSameAsStockCpu(linearGrads(conv(wide), shapes, 41), CONV_TOL);
+    // A kernel wider than the image: windows whose every column is padding.
+    const beyond: tf.backend_util.ExplicitPadding = [
+      [0, 0],
+      [1, 0],
+      [3, 0],
+      [0, 0],
+    ];
+    await expectSameAsStockCpu(
+      linearGrads(
+        conv(beyond),
+        [
+          [2, 3, 2, 2],
+          [2, 4, 2, 3],
+        ],
+        44,
+      ),
+      CONV_TOL,
+    );
+    const before = FILTER_GRADIENT_COLUMNS.maxColumns;
+    // Columns (12 taps x 42 positions an image) for 2 of the 5 images at a time: chunks of 2, 2
+    // and 1 summed; with the wide padding (88 positions) one image at a time.
+    FILTER_GRADIENT_COLUMNS.maxColumns = 2 * (2 * 2 * 3) * (6 * 7);
+    try {
+      await expectSameAsStockCpu(linearGrads(conv('same'), shapes, 42), CONV_TOL);
+      await expectSameAsStockCpu(linearGrads(conv(wide), shapes, 43), CONV_TOL);
+    } finally {
+      FILTER_GRADIENT_COLUMNS.maxColumns = before;
+    }
   });
 
   it('depthwise conv gradients match stock cpu (multipliers 1 and 2)', async () => {

@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Info, type Scratch } from './scratch.js';
+import { im2colT, simdKernels } from './simd.js';
 
 type Padding = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
@@ -118,6 +119,10 @@ export function conv2dFilterGradient(
   const dy = nchw ? s.transpose(dyIn, NCHW_TO_NHWC) : dyIn;
   const g = convGeometry(x.shape, attrs.filterShape, attrs);
   const [ci, co] = [attrs.filterShape[2], attrs.filterShape[3]];
+  if (g.sh === 1 && g.sw === 1 && x.dtype === 'float32') {
+    const byColumns = filterGradientByColumns(s, x, dy, g, ci, co);
+    if (byColumns !== undefined) return byColumns;
+  }
   const images = s.transpose(x, [3, 1, 2, 0]); // [ci, h, w, n]
   const filter = s.transpose(dy, [1, 2, 0, 3]); // [oh, ow, n, co]
   // Window extent of the dilated filter: (o - 1) s + 1; kh (kw) windows needed.
@@ -135,6 +140,55 @@ export function conv2dFilterGradient(
   );
   const cropped = s.slice(full, [0, 0, 0, 0], [ci, g.kh, g.kw, co]);
   return s.transpose(cropped, [1, 2, 0, 3]);
+}
+
+/**
+ * @internal At most `maxColumns` floats (256 MB) of columns at once: larger batches go in chunks
+ * of images (a setting so that the tests can make chunks small).
+ */
+export const FILTER_GRADIENT_COLUMNS = { maxColumns: 64 * 1024 * 1024 };
+
+/**
+ * dw of a stride-1 Conv2D on wasm as one plain matrix product, [kh kw ci, n oh ow] x
+ * [n oh ow, co]: the transposed columns are built by one SIMD kernel (row copies out of x seen as
+ * [ci, n, h, w]). The product has a long inner dimension and a small output, where XNNPACK reads
+ * its packed operand once per tile of rows; the convolution form above packs the same dy as a
+ * 'filter' but pays for a large kernel window as well. Undefined off wasm (the caller's path).
+ */
+function filterGradientByColumns(
+  s: Scratch,
+  x: Info,
+  dy: Info,
+  g: ConvGeometry,
+  ci: number,
+  co: number,
+): Info | undefined {
+  const simd = simdKernels(s.backend);
+  if (simd === undefined) return undefined;
+  const taps = g.kh * g.kw * ci;
+  const perImage = g.oh * g.ow;
+  const chunk = Math.max(
+    1,
+    Math.min(g.n, Math.floor(FILTER_GRADIENT_COLUMNS.maxColumns / (taps * perImage))),
+  );
+  const xt = s.transpose(x, [3, 0, 1, 2]);
+  const rows = s.reshape(dy, [g.n * perImage, co]);
+  let total: Info | undefined;
+  for (let first = 0; first < g.n; first += chunk) {
+    const count = Math.min(chunk, g.n - first);
+    const cols = s.own(im2colT(simd, xt, g, first, count));
+    const part = s.slice(rows, [first * perImage, 0], [count * perImage, co]);
+    const product = s.run(
+      'BatchMatMul',
+      {
+        a: s.reshape(cols, [1, taps, count * perImage]),
+        b: s.reshape(part, [1, count * perImage, co]),
+      },
+      { transposeA: false, transposeB: false },
+    );
+    total = total === undefined ? product : s.run('Add', { a: total, b: product });
+  }
+  return s.reshape(total ?? s.fill([taps, co], 0), [g.kh, g.kw, ci, co]);
 }
 
 /**

@@ -68,6 +68,22 @@ interface SimdExports {
     c: number,
     dx: number,
   ): void;
+  im2colT(
+    xt: number,
+    ci: number,
+    n: number,
+    h: number,
+    w: number,
+    kh: number,
+    kw: number,
+    top: number,
+    left: number,
+    oh: number,
+    ow: number,
+    m0: number,
+    count: number,
+    out: number,
+  ): void;
 }
 
 /** The wasm backend's heap access (public methods of tfjs-backend-wasm 4.22). */
@@ -269,5 +285,48 @@ export function maxPool2x2Grad(simd: BoundSimd, x: Info, dy: Info): Info {
   const [n, h, w, c] = x.shape as [number, number, number, number];
   const out = simd.backend.makeOutput([...x.shape], 'float32');
   simd.kernels.maxPool2x2Grad(at(simd, x), at(simd, dy), n, h, w, c, at(simd, out));
+  return out;
+}
+
+/** The window geometry of a stride-1 convolution, for {@link im2colT}. */
+export interface Im2colGeometry {
+  readonly kh: number;
+  readonly kw: number;
+  readonly top: number;
+  readonly left: number;
+  readonly oh: number;
+  readonly ow: number;
+}
+
+/**
+ * The transposed columns of a stride-1 convolution over images `first` .. `first + count - 1` of
+ * xt [ci, n, h, w]: [kh kw ci, count oh ow], row (a kw + b) ci + c holding channel c of every
+ * output position's input at window offset (a, b), zero outside the image.
+ */
+export function im2colT(
+  simd: BoundSimd,
+  xt: Info,
+  g: Im2colGeometry,
+  first: number,
+  count: number,
+): Info {
+  const [ci, n, h, w] = xt.shape as [number, number, number, number];
+  const out = simd.backend.makeOutput([g.kh * g.kw * ci, count * g.oh * g.ow], 'float32');
+  simd.kernels.im2colT(
+    at(simd, xt),
+    ci,
+    n,
+    h,
+    w,
+    g.kh,
+    g.kw,
+    g.top,
+    g.left,
+    g.oh,
+    g.ow,
+    first,
+    count,
+    at(simd, out),
+  );
   return out;
 }

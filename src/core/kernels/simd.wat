@@ -276,4 +276,72 @@
             (br $outCols)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $outRows))))
+  ;; The columns of a stride-1 convolution's filter gradient, transposed: from x as [ci, n, h, w]
+  ;; (xt), out [kh kw ci, n oh ow] with out[(a kw + b) ci + c, (m oh + u) ow + v] =
+  ;; xt[c, m, u + a - top, v + b - left], zero outside the image. Images m0 .. m0 + count - 1 only
+  ;; (the columns of a chunk of the batch); every row of out is written whole.
+  (func (export "im2colT")
+    (param $xt i32) (param $ci i32) (param $n i32) (param $h i32) (param $w i32) (param $kh i32)
+    (param $kw i32) (param $top i32) (param $left i32) (param $oh i32) (param $ow i32)
+    (param $m0 i32) (param $count i32) (param $out i32)
+    (local $a i32) (local $b i32) (local $c i32) (local $m i32) (local $u i32) (local $row i32)
+    (local $dst i32) (local $x0 i32) (local $x1 i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.shl (local.get $ow) (i32.const 2)))
+    (local.set $dst (local.get $out))
+    (block $aDone (loop $aLoop
+      (br_if $aDone (i32.ge_u (local.get $a) (local.get $kh)))
+      (local.set $b (i32.const 0))
+      (block $bDone (loop $bLoop
+        (br_if $bDone (i32.ge_u (local.get $b) (local.get $kw)))
+        ;; Output columns v with 0 <= v + b - left < w: [x0, x1).
+        (local.set $x0 (i32.sub (local.get $left) (local.get $b)))
+        (if (i32.lt_s (local.get $x0) (i32.const 0)) (then (local.set $x0 (i32.const 0))))
+        (if (i32.gt_s (local.get $x0) (local.get $ow)) (then (local.set $x0 (local.get $ow))))
+        (local.set $x1 (i32.add (i32.sub (local.get $w) (local.get $b)) (local.get $left)))
+        (if (i32.gt_s (local.get $x1) (local.get $ow)) (then (local.set $x1 (local.get $ow))))
+        (if (i32.lt_s (local.get $x1) (local.get $x0)) (then (local.set $x1 (local.get $x0))))
+        (local.set $c (i32.const 0))
+        (block $cDone (loop $cLoop
+          (br_if $cDone (i32.ge_u (local.get $c) (local.get $ci)))
+          (local.set $m (local.get $m0))
+          (block $mDone (loop $mLoop
+            (br_if $mDone (i32.ge_u (local.get $m) (i32.add (local.get $m0) (local.get $count))))
+            (local.set $u (i32.const 0))
+            (block $uDone (loop $uLoop
+              (br_if $uDone (i32.ge_u (local.get $u) (local.get $oh)))
+              (local.set $row (i32.sub (i32.add (local.get $u) (local.get $a)) (local.get $top)))
+              (if (i32.or (i32.lt_s (local.get $row) (i32.const 0))
+                          (i32.ge_s (local.get $row) (local.get $h)))
+                (then (memory.fill (local.get $dst) (i32.const 0) (local.get $rowBytes)))
+                (else
+                  (memory.fill (local.get $dst) (i32.const 0) (i32.shl (local.get $x0) (i32.const 2)))
+                  (memory.copy
+                    (i32.add (local.get $dst) (i32.shl (local.get $x0) (i32.const 2)))
+                    (i32.add (local.get $xt)
+                      (i32.shl
+                        (i32.add
+                          (i32.mul
+                            (i32.add
+                              (i32.mul (i32.add (i32.mul (local.get $c) (local.get $n)) (local.get $m))
+                                (local.get $h))
+                              (local.get $row))
+                            (local.get $w))
+                          (i32.sub (i32.add (local.get $x0) (local.get $b)) (local.get $left)))
+                        (i32.const 2)))
+                    (i32.shl (i32.sub (local.get $x1) (local.get $x0)) (i32.const 2)))
+                  (memory.fill
+                    (i32.add (local.get $dst) (i32.shl (local.get $x1) (i32.const 2)))
+                    (i32.const 0)
+                    (i32.shl (i32.sub (local.get $ow) (local.get $x1)) (i32.const 2)))))
+              (local.set $dst (i32.add (local.get $dst) (local.get $rowBytes)))
+              (local.set $u (i32.add (local.get $u) (i32.const 1)))
+              (br $uLoop)))
+            (local.set $m (i32.add (local.get $m) (i32.const 1)))
+            (br $mLoop)))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (br $cLoop)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bLoop)))
+      (local.set $a (i32.add (local.get $a) (i32.const 1)))
+      (br $aLoop))))
 )
