@@ -11,10 +11,13 @@ import {
   simclrRecipe,
   type BackendName,
 } from '../src/index.js';
+import type { BenchRecord } from './records.js';
 
+/** Markdown rows: backend, recipe, image, batch, ms, images/s; records to `records`. */
 export async function augmentRows(
   backends: readonly BackendName[],
   quick: boolean,
+  records?: BenchRecord[],
 ): Promise<string[]> {
   const rows: string[] = [];
   for (const backend of backends) {
@@ -38,6 +41,8 @@ export async function augmentRows(
       const times: number[] = [];
       for (let r = 1; r <= reps; r++) times.push(await run(r));
       const ms = Math.min(...times);
+      const what = `${name} ${side}x${side} batch ${batch}`;
+      records?.push({ suite: 'augment', backend, case: what, metric: 'ms', value: ms, unit: 'ms' });
       rows.push(
         `| ${backend} | ${name} | ${side}x${side} | ${batch} | ${ms.toFixed(0)} | ${((1000 * batch) / ms).toFixed(0)} |`,
       );
