@@ -20,6 +20,7 @@
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -204,6 +205,7 @@ export async function stepRows(options: StepOptions): Promise<string[]> {
   );
   const warmup = 2;
   const reps = quick ? 3 : 5;
+  const loadBefore = loadavg()[0] ?? 0;
   const missing = torchMissing();
   const torch = missing === undefined ? new TorchSteps(info.threads) : undefined;
   const lines: string[] = [];
@@ -276,6 +278,10 @@ export async function stepRows(options: StepOptions): Promise<string[]> {
     lines.push(row);
   }
   torch?.close();
+  lines.push(
+    '',
+    `Load average (1 min) before / after: ${loadBefore.toFixed(1)} / ${(loadavg()[0] ?? 0).toFixed(1)} on ${cpus().length} cores (other processes' work slows both sides).`,
+  );
   return lines;
 }
 
