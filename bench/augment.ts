@@ -24,6 +24,7 @@ import {
   type ViewSpec,
 } from '../src/index.js';
 import { setHostAugmentation } from '../src/augment/host.js';
+import type { BenchRecord } from './records.js';
 
 interface AugmentCase {
   readonly name: string;
@@ -79,6 +80,7 @@ export async function augmentRows(
   backends: readonly BackendName[],
   quick: boolean,
   tensorOps = false,
+  records?: BenchRecord[],
 ): Promise<string[]> {
   const torch = torchRows(quick);
   console.log(torch.note);
@@ -118,6 +120,18 @@ export async function augmentRows(
       const ms = Math.min(...times);
       const perSecond = (1000 * batch) / ms;
       const theirs = torch.rows.find((t) => t.case === c.name && t.side === c.side)?.images_per_s;
+      const what = `${c.name} ${c.side}x${c.side} batch ${batch}${label === backend ? '' : ` (${label})`}`;
+      records?.push({ suite: 'augment', backend, case: what, metric: 'ms', value: ms, unit: 'ms' });
+      if (theirs !== undefined) {
+        records?.push({
+          suite: 'augment',
+          backend: 'torch',
+          case: what,
+          metric: 'images/s',
+          value: theirs,
+          unit: 'images/s',
+        });
+      }
       rows.push(
         `| ${label} | ${c.name} | ${c.side}x${c.side} | ${batch} | ${ms.toFixed(0)} | ` +
           `${perSecond.toFixed(0)} | ${theirs === undefined ? '-' : theirs.toFixed(0)} | ` +

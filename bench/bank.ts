@@ -8,10 +8,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fileURLToPath } from 'node:url';
 import { MemoryBank, selectBackend, type BackendName } from '../src/index.js';
+import type { BenchRecord } from './records.js';
 import { timeIt } from './timing.js';
 
-/** Markdown rows: backend, operation, host ms, backend-tensor ms, ratio. */
-export async function bankRows(backends: readonly BackendName[]): Promise<string[]> {
+/** Markdown rows: backend, operation, host ms, backend-tensor ms, ratio; records to `records`. */
+export async function bankRows(
+  backends: readonly BackendName[],
+  records?: BenchRecord[],
+): Promise<string[]> {
   const rows: string[] = [];
   const [n, d, b, k] = [60000, 128, 256, 4096];
   for (const backend of backends) {
@@ -44,8 +48,15 @@ export async function bankRows(backends: readonly BackendName[]): Promise<string
       const host = ms['host']?.[op] ?? Number.NaN;
       const tensor = ms['backend']?.[op] ?? Number.NaN;
       const what = op === 'update' ? `update B=${b}` : `read B=${b} positives + K=${k} noise rows`;
+      const name = `N=${n} D=${d}: ${what}`;
+      for (const [metric, value] of [
+        ['hostMs', host],
+        ['backendMs', tensor],
+      ] as const) {
+        records?.push({ suite: 'bank', backend, case: name, metric, value, unit: 'ms' });
+      }
       rows.push(
-        `| ${backend} | N=${n} D=${d}: ${what} | ${host.toFixed(2)} | ${tensor.toFixed(2)} | ${(tensor / host).toFixed(1)} |`,
+        `| ${backend} | ${name} | ${host.toFixed(2)} | ${tensor.toFixed(2)} | ${(tensor / host).toFixed(1)} |`,
       );
     }
     features.dispose();

@@ -1,16 +1,33 @@
 /**
- * `npm run bench [-- --backends cpu,wasm] [-- --quick]`: forward + backward time of each loss
- * next to the time of the bare matrix products the same computation needs (its floor), on each
- * backend, measured in one run so that the ratios are comparable on a shared, noisy machine.
+ * `npm run bench [-- --backends cpu,wasm] [-- --quick] [-- --methods simclr,byol]
+ * [-- --json FILE] [-- --compare FILE]`: forward + backward time of each loss next to the time
+ * of the bare matrix products the same computation needs (its floor), on each backend, measured
+ * in one run so that the ratios are comparable on a shared, noisy machine; then the queue, bank,
+ * augmentation, kernel-fix and preset-step (bench/step.ts, wasm only) tables.
+ *
+ * Every figure is also a JSON record (bench/records.ts), one a line, written to `--json FILE`
+ * (default .tmp/bench/latest.jsonl); `--compare FILE` prints each figure of this run next to
+ * the same record of an earlier run's file and the ratio now / before.
  *
  * The floor of a loss is the plain tf.matMul calls (operands already laid out, no transpose
  * flags) that its forward pass and the gradient with respect to its trainable inputs require.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AUGMENT_HEADER, augmentRows } from './augment.js';
 import { BANK_HEADER, bankRows } from './bank.js';
 import { CHUNKED_HEADER, chunkedRows } from './chunked.js';
+import {
+  compareRecords,
+  comparisonLines,
+  formatRecords,
+  parseBenchArgs,
+  parseRecords,
+  type BenchRecord,
+} from './records.js';
+import { stepRows } from './step.js';
 import { timeIt } from './timing.js';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
@@ -29,10 +46,13 @@ import {
 
 tf.enableProdMode();
 
-const args = process.argv.slice(2);
-const backendArg = args.find((a) => a.startsWith('--backends='))?.split('=')[1];
-const backends = (backendArg ?? 'cpu,wasm').split(',') as BackendName[];
-const quick = args.includes('--quick');
+const args = parseBenchArgs(process.argv.slice(2));
+const backends = args.backends as BackendName[];
+const quick = args.quick;
+const records: BenchRecord[] = [];
+// Read before this run writes anything: --compare may name the file --json overwrites.
+const earlier =
+  args.compare === undefined ? undefined : parseRecords(readFileSync(args.compare, 'utf8'));
 
 interface Case {
   name: string;
@@ -205,6 +225,13 @@ for (const backend of backends) {
     const lossMs = Math.min(...lossTimes);
     const floorMs = Math.min(...floorTimes);
     rows.push({ backend, case: c.name, lossMs, floorMs, ratio: lossMs / floorMs });
+    for (const [metric, value, unit] of [
+      ['ms', lossMs, 'ms'],
+      ['floorMs', floorMs, 'ms'],
+      ['ratio', lossMs / floorMs, 'x'],
+    ] as const) {
+      records.push({ suite: 'loss', backend, case: c.name, metric, value, unit });
+    }
     console.log(
       `${backend}\t${c.name}\tloss+grad ${lossMs.toFixed(1)} ms\tfloor ${floorMs.toFixed(1)} ms\tratio ${(lossMs / floorMs).toFixed(2)}`,
     );
@@ -234,8 +261,25 @@ for (const backend of backends) {
       naive = next as tf.Tensor2D;
       await naive.data();
     }, 20);
+    const name = `K=${k} B=${b} D=${d}`;
+    records.push({
+      suite: 'queue',
+      backend,
+      case: name,
+      metric: 'enqueueMs',
+      value: enqueueMs,
+      unit: 'ms',
+    });
+    records.push({
+      suite: 'queue',
+      backend,
+      case: name,
+      metric: 'naiveMs',
+      value: naiveMs,
+      unit: 'ms',
+    });
     queueRows.push(
-      `| ${backend} | K=${k} B=${b} D=${d} | ${enqueueMs.toFixed(2)} | ${naiveMs.toFixed(2)} | ${(naiveMs / enqueueMs).toFixed(1)} |`,
+      `| ${backend} | ${name} | ${enqueueMs.toFixed(2)} | ${naiveMs.toFixed(2)} | ${(naiveMs / enqueueMs).toFixed(1)} |`,
     );
     queue.dispose();
     tf.dispose([keys, naive]);
@@ -261,7 +305,7 @@ console.log('|---|---|---|---|---|');
 for (const r of queueRows) console.log(r);
 
 // MemoryBank update and read at InstDisc's size (bench/bank.ts).
-const bankTable = await bankRows(backends);
+const bankTable = await bankRows(backends, records);
 console.log('');
 for (const r of [...BANK_HEADER, ...bankTable]) console.log(r);
 
@@ -274,7 +318,7 @@ if (backends.includes('wasm')) {
 }
 
 // Augmentation throughput (bench/augment.ts).
-const augmentTable = await augmentRows(backends, quick);
+const augmentTable = await augmentRows(backends, quick, false, records);
 console.log('');
 for (const r of [...AUGMENT_HEADER, ...augmentTable]) console.log(r);
 
@@ -309,6 +353,30 @@ for (const [backend, threads] of configs) {
   }
 }
 const where = (r: KernelRecord): string => `${r.backend} ${r.threads}T`;
+for (const r of kernelRecords) {
+  const label = r.label ?? '';
+  const base = { suite: 'kernels', backend: where(r) };
+  if (r.case === 'step' && r.ms !== undefined)
+    records.push({
+      ...base,
+      case: `step batch ${r.batch ?? ''} ${label}`,
+      metric: 'ms',
+      value: r.ms,
+      unit: 'ms',
+    });
+  if (r.case === 'filterGradient' && r.ms !== undefined)
+    records.push({
+      ...base,
+      case: `filterGradient ${label}`,
+      metric: 'ms',
+      value: r.ms,
+      unit: 'ms',
+    });
+  if (r.case === 'matmul' && r.gflops !== undefined) {
+    const name = `matMul ${r.flags ?? ''} n=${r.n ?? 0} ${label}`;
+    records.push({ ...base, case: name, metric: 'gflops', value: r.gflops, unit: 'GFLOP/s' });
+  }
+}
 console.log('\n| training step (conv encoder, 2 views, 32x32x3) | batch | kernels | ms |');
 console.log('|---|---|---|---|');
 for (const r of kernelRecords.filter((k) => k.case === 'step')) {
@@ -349,4 +417,26 @@ const one = step('wasm', 1);
 const two = step('wasm', 2);
 if (one !== undefined && two !== undefined) {
   console.log(`\nwasm training step, 1 thread / 2 threads: ${(one / two).toFixed(2)}x`);
+}
+
+// One training step of every preset, tfjs wasm next to PyTorch (bench/step.ts); cpu takes minutes
+// a step (its conv gradients), so wasm only.
+if (backends.includes('wasm')) {
+  console.log('\nPreset training step (bench/step.ts), views given, wasm next to PyTorch:\n');
+  const stepTable = await stepRows({
+    backend: 'wasm',
+    quick,
+    ...(args.methods === undefined ? {} : { methods: args.methods }),
+    records,
+  });
+  for (const r of stepTable) console.log(r);
+}
+
+mkdirSync(dirname(args.json), { recursive: true });
+writeFileSync(args.json, formatRecords(records));
+console.log(`\n${records.length} records written to ${args.json}`);
+if (earlier !== undefined && args.compare !== undefined) {
+  console.log(`\nCompared with ${args.compare}:\n`);
+  for (const line of comparisonLines(compareRecords(records, earlier), args.compare))
+    console.log(line);
 }
