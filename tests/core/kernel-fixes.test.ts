@@ -409,6 +409,9 @@ describeBackends('kernel fixes', (ctx) => {
         tf.tile(randomTensor([1, 1, 1, 4], 2), [3, 2, 2, 1]),
         tf.tile(randomTensor([2, 1, 3], 3), [1, 4, 2]),
         tf.tile(randomTensor([3], 4), [1]),
+        // A size-1 last axis repeated (layer norm's statistics over its features), and odd counts.
+        tf.tile(randomTensor([4, 5, 1], 5), [1, 1, 64]),
+        tf.tile(randomTensor([2, 1, 3], 6), [3, 7, 5]),
         tf.tile(tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), [2, 3]),
         tf.cast(tf.tile(tf.tensor2d([true, false], [1, 2], 'bool'), [3, 2]), 'float32'),
         ...linearGrads(
@@ -420,6 +423,58 @@ describeBackends('kernel fixes', (ctx) => {
       ],
       1e-6,
     );
+  });
+
+  it('transposes of rank 5 and 6 match stock cpu (float32, int32, bool)', async () => {
+    await expectSameAsStockCpu(
+      () => [
+        // The attention's split of q, k and v: the innermost axis stays in place.
+        tf.transpose(randomTensor([4, 7, 3, 2, 5], 11), [2, 0, 3, 1, 4]),
+        tf.transpose(randomTensor([3, 4, 2, 5, 2], 12), [4, 3, 2, 1, 0]),
+        tf.transpose(randomTensor([2, 3, 2, 3, 2, 4], 13), [0, 2, 1, 3, 4, 5]),
+        tf.transpose(randomTensor([2, 1, 3, 1, 2], 14), [1, 0, 2, 4, 3]),
+        tf.cast(
+          tf.transpose(tf.reshape(tf.range(0, 120, 1, 'int32'), [2, 3, 4, 5, 1]), [3, 1, 0, 2, 4]),
+          'float32',
+        ),
+        tf.cast(
+          tf.transpose(tf.greater(randomTensor([2, 2, 3, 2, 2], 15), 0), [4, 0, 2, 1, 3]),
+          'float32',
+        ),
+        ...linearGrads((x) => tf.transpose(x, [1, 3, 0, 2, 4]), [[2, 3, 4, 2, 3]], 16)(),
+      ],
+      0,
+    );
+  });
+
+  it("the gradient of tile sums dy over the repetitions (tfjs-layers' layer norm included)", async () => {
+    const shape = [2, 1, 3];
+    const reps = [3, 4, 2];
+    const x = randomTensor(shape, 17);
+    const r = randomTensor([6, 4, 6], 18);
+    const [g] = evaluate(() =>
+      tf.grads((t: tf.Tensor) => tf.sum(tf.mul(tf.tile(t, reps), r)))([x]),
+    );
+    // Independently: dx[i, j, k] = sum of r over every tile position of x[i, j, k].
+    const rv = r.dataSync();
+    const expected = new Float32Array(6);
+    for (let a = 0; a < 6; a++)
+      for (let b = 0; b < 4; b++)
+        for (let c = 0; c < 6; c++) expected[(a % 2) * 3 + (c % 3)]! += rv[(a * 4 + b) * 6 + c]!;
+    expect(relativeError([g!], [expected])).toBeLessThan(1e-6);
+    // A layer norm's backward pass is a few dozen kernels; tfjs-core's own gradient of tile made
+    // one slice and one add per repetition: 2 x 32 x 16 for the gain and offset alone.
+    const layer = tfl.layers.layerNormalization({ inputShape: [16, 8] });
+    const input = randomTensor([32, 16, 8], 19);
+    tf.dispose(layer.apply(input) as tf.Tensor);
+    const info = await tf.profile(() =>
+      tf.grads((t: tf.Tensor) => tf.sum(layer.apply(t) as tf.Tensor))([input]),
+    );
+    expect(info.kernels.filter((k) => k.name === 'Slice').length).toBe(0);
+    expect(info.kernels.length).toBeLessThan(200);
+    tf.dispose(info.result as tf.Tensor[]);
+    tf.dispose([x, r, input]);
+    layer.dispose();
   });
 
   it('gather (batch dims 0) matches stock cpu on every axis and dtype; bad indices throw', async () => {

@@ -13,9 +13,16 @@ import {
   depthwiseInputGradient,
 } from './conv.js';
 import { viaCpu } from './fallback.js';
-import { gatherHost, maxPoolGradHost, tileHost, unsortedSegmentSum } from './host.js';
+import {
+  gatherHost,
+  maxPoolGradHost,
+  tileHost,
+  transposeHost,
+  unsortedSegmentSum,
+} from './host.js';
 import { accurateReduce, plainMatMul } from './matmul-reduce.js';
 import { BATCH_NORM_KERNELS } from './batch-norm.js';
+import { TILE_GRADIENT } from './gradients.js';
 import {
   batchNormGradSums,
   batchNormInputGrad,
@@ -148,6 +155,11 @@ function tiles2x2(input: Info, dy: Info, attrs: tf.MaxPoolGradAttrs): boolean {
     dy.shape.join() === [n, h / 2, w / 2, c].join()
   );
 }
+const transpose: Override = {
+  kernel: 'Transpose',
+  body: (s, i, attrs) =>
+    transposeHost(s.backend, need(i, 'x'), (attrs as unknown as tf.TransposeAttrs).perm),
+};
 const gather: Override = {
   kernel: 'GatherV2',
   body: (s, i, attrs) =>
@@ -280,6 +292,7 @@ const FIXES: Record<KernelFixBackend, readonly Override[]> = {
     depthwiseFilter,
     maxPoolGrad,
     tile,
+    transpose,
     gather,
     matMul('BatchMatMul'),
     matMul('_FusedMatMul'),
@@ -305,6 +318,24 @@ const REGISTRY_KEY = Symbol.for('tfjs-contrastive.kernelFixes');
 function installed(): Map<string, Installed> {
   const holder = globalThis as unknown as Record<symbol, Map<string, Installed> | undefined>;
   return (holder[REGISTRY_KEY] ??= new Map<string, Installed>());
+}
+
+// tfjs-core's own gradient of Tile while the library's replaces it (with any backend's fixes).
+const TILE_GRADIENT_KEY = Symbol.for('tfjs-contrastive.kernelFixes.tileGradient');
+interface GradientHolder {
+  [TILE_GRADIENT_KEY]?: tf.GradConfig;
+}
+
+/** Registers the library's gradients while any backend has its fixes, and restores tfjs's after. */
+function syncGradients(): void {
+  const holder = globalThis as unknown as GradientHolder;
+  if (installed().size > 0 && holder[TILE_GRADIENT_KEY] === undefined) {
+    holder[TILE_GRADIENT_KEY] = tf.getGradient('Tile');
+    tf.registerGradient(TILE_GRADIENT);
+  } else if (installed().size === 0 && holder[TILE_GRADIENT_KEY] !== undefined) {
+    tf.registerGradient(holder[TILE_GRADIENT_KEY]);
+    delete holder[TILE_GRADIENT_KEY];
+  }
 }
 
 const WARNED_KEY = Symbol.for('tfjs-contrastive.kernelFixes.warned');
@@ -385,7 +416,10 @@ function checkFixBackend(caller: string, backend: unknown): KernelFixBackend {
  * - new kernels for the library's `BatchNorm` in training (variance, normalisation, the backward
  *   sums and the input gradient, one SIMD pass each);
  * - `Tile` and `GatherV2` (batch dims 0): generic and very slow (gathering images moves about 2 M
- *   elements a second), done as block copies on the host;
+ *   elements a second), done as block copies on the host; `Transpose` of rank 5 or more likewise;
+ * - the gradient of `Tile` (on every backend while any backend has the fixes): tfjs-core's adds one
+ *   slice per repetition, tens of thousands of kernels for tfjs-layers' `layerNormalization` in a
+ *   ViT step; the replacement sums each tiled axis in one reduction;
  * - `UnsortedSegmentSum` (gather's gradient): missing, computed on the host; `Einsum`: missing, run
  *   by the cpu backend on copies (needs `@tensorflow/tfjs-backend-cpu` imported).
  *
@@ -445,6 +479,7 @@ export function installKernelFixes(
       tf.registerKernel(overrideConfig(name, fix, original, originals));
     }
     registry.set(name, { originals });
+    syncGradients();
   }
   return { backend: name, kernels: fixes.map((f) => f.kernel).sort() };
 }
@@ -472,4 +507,5 @@ export function removeKernelFixes(backend: KernelFixBackend): void {
     if (original !== undefined) tf.registerKernel(original);
   }
   installed().delete(name);
+  syncGradients();
 }
