@@ -334,7 +334,7 @@ function syncGradients(): void {
     tf.registerGradient(TILE_GRADIENT);
   } else if (installed().size === 0 && holder[TILE_GRADIENT_KEY] !== undefined) {
     tf.registerGradient(holder[TILE_GRADIENT_KEY]);
-    delete holder[TILE_GRADIENT_KEY];
+    holder[TILE_GRADIENT_KEY] = undefined;
   }
 }
 
