@@ -447,6 +447,28 @@ describeBackends('kernel fixes', (ctx) => {
     );
   });
 
+  it('slices match stock cpu: whole trailing axes, partial middle ones, -1 sizes, every dtype', async () => {
+    const x = () => randomTensor([4, 5, 6, 3], 51);
+    await expectSameAsStockCpu(
+      () => [
+        tf.slice(randomTensor([64, 300], 50), [8, 0], [8, 300]),
+        tf.slice(x(), [1, 0, 0, 0], [2, -1, -1, -1]),
+        tf.slice(x(), [0, 2, 0, 0], [-1, 2, -1, -1]),
+        tf.slice(x(), [1, 1, 2, 1], [2, 3, 3, 2]),
+        tf.slice(x(), [3, 4, 5, 2], [1, 1, 1, 1]),
+        tf.slice(randomTensor([7], 52), [2], [4]),
+        tf.slice(randomTensor([2, 3, 4, 5, 6], 53), [0, 1, 0, 2, 0], [2, 2, 4, 3, 6]),
+        tf.cast(
+          tf.slice(tf.reshape(tf.range(0, 60, 1, 'int32'), [3, 4, 5]), [1, 1, 0], [2, 2, 5]),
+          'float32',
+        ),
+        tf.cast(tf.slice(tf.greater(randomTensor([3, 4], 54), 0), [1, 1], [2, 3]), 'float32'),
+        ...linearGrads((t) => tf.slice(t, [1, 0, 2], [2, 3, 2]), [[4, 3, 5]], 55)(),
+      ],
+      0,
+    );
+  });
+
   it("the gradient of tile sums dy over the repetitions (tfjs-layers' layer norm included)", async () => {
     const shape = [2, 1, 3];
     const reps = [3, 4, 2];

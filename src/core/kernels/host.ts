@@ -216,6 +216,52 @@ export function transposeHost(
   return io.done();
 }
 
+/**
+ * Slice by copies of contiguous runs: the trailing axes taken whole and the partial axis before
+ * them form one run per index of the axes above (slicing 8 rows of a [64, 65536] matrix is one
+ * copy). tfjs-backend-wasm 4.22's own moves about 40 M elements a second.
+ */
+export function sliceHost(
+  backend: BackendLike,
+  x: Info,
+  begin: readonly number[],
+  size: readonly number[],
+): Info | undefined {
+  if (x.dtype === 'string' || x.dtype === 'complex64') return undefined;
+  const rank = x.shape.length;
+  if (rank === 0) return undefined;
+  // Axes from `whole` on are taken whole; axis whole - 1 (if any) contributes a partial range.
+  let whole = rank;
+  while (whole > 0 && size[whole - 1] === x.shape[whole - 1] && begin[whole - 1] === 0) whole--;
+  const lead = Math.max(0, whole - 1);
+  const tail = prod(x.shape.slice(whole));
+  const run = (whole === 0 ? 1 : (size[whole - 1] ?? 1)) * tail;
+  const io = hostCall(backend, [x], [...size], x.dtype, false);
+  const src = io.ins[0] as Values;
+  const out = io.out;
+  const strides = new Array<number>(rank).fill(1);
+  for (let a = rank - 2; a >= 0; a--) strides[a] = (strides[a + 1] ?? 1) * (x.shape[a + 1] ?? 1);
+  let from = 0;
+  for (let a = 0; a < rank; a++) from += (begin[a] ?? 0) * (strides[a] ?? 1);
+  const dims = size.slice(0, lead);
+  const index = new Array<number>(lead).fill(0);
+  const count = prod(dims);
+  for (let k = 0; k < count; k++) {
+    out.set(src.subarray(from, from + run), k * run);
+    for (let a = lead - 1; a >= 0; a--) {
+      const i = (index[a] ?? 0) + 1;
+      if (i < (dims[a] ?? 1)) {
+        index[a] = i;
+        from += strides[a] ?? 0;
+        break;
+      }
+      index[a] = 0;
+      from -= ((dims[a] ?? 1) - 1) * (strides[a] ?? 0);
+    }
+  }
+  return io.done();
+}
+
 /** The flat offset in `outer` (an index space) of the o-th index of `inner` (row-major). */
 function offsetOf(o: number, inner: readonly number[], outer: readonly number[]): number {
   let rest = o;

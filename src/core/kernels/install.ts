@@ -16,6 +16,7 @@ import { viaCpu } from './fallback.js';
 import {
   gatherHost,
   maxPoolGradHost,
+  sliceHost,
   tileHost,
   transposeHost,
   unsortedSegmentSum,
@@ -160,6 +161,16 @@ const transpose: Override = {
   body: (s, i, attrs) =>
     transposeHost(s.backend, need(i, 'x'), (attrs as unknown as tf.TransposeAttrs).perm),
 };
+const slice: Override = {
+  kernel: 'Slice',
+  body: (s, i, attrs) => {
+    const x = need(i, 'x');
+    const { begin, size } = attrs as unknown as tf.SliceAttrs;
+    const [b, z] = tf.slice_util.parseSliceParams(x as tf.TensorInfo as tf.Tensor, begin, size);
+    if (b === undefined || z === undefined || z.some((d) => d === 0)) return undefined;
+    return sliceHost(s.backend, x, b, z);
+  },
+};
 const gather: Override = {
   kernel: 'GatherV2',
   body: (s, i, attrs) =>
@@ -293,6 +304,7 @@ const FIXES: Record<KernelFixBackend, readonly Override[]> = {
     maxPoolGrad,
     tile,
     transpose,
+    slice,
     gather,
     matMul('BatchMatMul'),
     matMul('_FusedMatMul'),
@@ -416,7 +428,8 @@ function checkFixBackend(caller: string, backend: unknown): KernelFixBackend {
  * - new kernels for the library's `BatchNorm` in training (variance, normalisation, the backward
  *   sums and the input gradient, one SIMD pass each);
  * - `Tile` and `GatherV2` (batch dims 0): generic and very slow (gathering images moves about 2 M
- *   elements a second), done as block copies on the host; `Transpose` of rank 5 or more likewise;
+ *   elements a second), done as block copies on the host; `Transpose` of rank 5 or more and `Slice`
+ *   (about 40 M elements a second) likewise;
  * - the gradient of `Tile` (on every backend while any backend has the fixes): tfjs-core's adds one
  *   slice per repetition, tens of thousands of kernels for tfjs-layers' `layerNormalization` in a
  *   ViT step; the replacement sums each tiled axis in one reduction;
