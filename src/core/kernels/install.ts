@@ -166,8 +166,15 @@ const slice: Override = {
   body: (s, i, attrs) => {
     const x = need(i, 'x');
     const { begin, size } = attrs as unknown as tf.SliceAttrs;
-    const [b, z] = tf.slice_util.parseSliceParams(x as tf.TensorInfo as tf.Tensor, begin, size);
-    if (b === undefined || z === undefined || z.some((d) => d === 0)) return undefined;
+    // The kernel's attributes as the op passed them: a number or an array; size -1 = to the end.
+    const b = x.shape.map((_, a) =>
+      typeof begin === 'number' ? (a === 0 ? begin : 0) : (begin[a] ?? 0),
+    );
+    const z = x.shape.map((d, a) => {
+      const given = typeof size === 'number' ? (a === 0 ? size : -1) : (size[a] ?? -1);
+      return given === -1 ? d - (b[a] ?? 0) : given;
+    });
+    if (z.some((d) => d === 0)) return undefined;
     return sliceHost(s.backend, x, b, z);
   },
 };
