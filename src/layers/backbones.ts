@@ -8,6 +8,7 @@ import { checkBoolean, checkNumber } from '../core/checks.js';
 import { ContrastiveError } from '../core/errors.js';
 import { describeValue } from '../core/checks.js';
 import { BatchNorm } from './batch-norm.js';
+import { registerLayers } from './register.js';
 import { LayerSeeds } from './seeds.js';
 import { ClassTokenPosition, MultiHeadSelfAttention, SelectToken } from './vit-layers.js';
 
@@ -129,6 +130,8 @@ export interface SmallConvNetArgs {
  */
 export function smallConvNet(args: SmallConvNetArgs): tfl.LayersModel {
   const caller = 'smallConvNet';
+  // The model holds the library's own layers: registered so that it clones, saves and loads.
+  registerLayers();
   const shape = checkImageShape(caller, args.inputShape, true);
   const widths = checkWidths(caller, 'args.widths', args.widths ?? [32, 64, 128]);
   const seeds = new LayerSeeds(caller, 'args.seed', args.seed);
@@ -183,6 +186,8 @@ export interface SmallResNetArgs {
  */
 export function smallResNet(args: SmallResNetArgs): tfl.LayersModel {
   const caller = 'smallResNet';
+  // The model holds the library's own layers: registered so that it clones, saves and loads.
+  registerLayers();
   const shape = checkImageShape(caller, args.inputShape, true);
   const widths = checkWidths(caller, 'args.widths', args.widths ?? [16, 32, 64]);
   const blocks = args.blocksPerStage ?? 1;
@@ -268,6 +273,8 @@ export interface TinyVitArgs {
  */
 export function tinyVit(args: TinyVitArgs): tfl.LayersModel {
   const caller = 'tinyVit';
+  // The model holds the library's own layers: registered so that it clones, saves and loads.
+  registerLayers();
   const [h, w, c] = checkImageShape(caller, args.inputShape, false);
   const patch = args.patchSize ?? 4;
   checkNumber(caller, 'args.patchSize', patch, { integer: true, min: 1 });
