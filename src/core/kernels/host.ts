@@ -194,25 +194,10 @@ export function transposeHost(
   for (let a = rank - 2; a >= 0; a--)
     inStrides[a] = (inStrides[a + 1] ?? 1) * (x.shape[a + 1] ?? 1);
   const strides = perm.slice(0, outer).map((p) => inStrides[p] ?? 1);
-  const dims = outShape.slice(0, outer);
-  const index = new Array<number>(outer).fill(0);
-  const count = prod(dims);
-  let from = 0;
-  for (let k = 0; k < count; k++) {
+  forEachRun(outShape.slice(0, outer), strides, 0, (k, from) => {
     if (run === 1) out[k] = src[from] ?? 0;
     else out.set(src.subarray(from, from + run), k * run);
-    // Odometer over the output's outer axes, moving the input offset along.
-    for (let a = outer - 1; a >= 0; a--) {
-      const i = (index[a] ?? 0) + 1;
-      if (i < (dims[a] ?? 1)) {
-        index[a] = i;
-        from += strides[a] ?? 0;
-        break;
-      }
-      index[a] = 0;
-      from -= ((dims[a] ?? 1) - 1) * (strides[a] ?? 0);
-    }
-  }
+  });
   return io.done();
 }
 
@@ -243,12 +228,28 @@ export function sliceHost(
   for (let a = rank - 2; a >= 0; a--) strides[a] = (strides[a + 1] ?? 1) * (x.shape[a + 1] ?? 1);
   let from = 0;
   for (let a = 0; a < rank; a++) from += (begin[a] ?? 0) * (strides[a] ?? 1);
-  const dims = size.slice(0, lead);
-  const index = new Array<number>(lead).fill(0);
+  forEachRun(size.slice(0, lead), strides, from, (k, at) => {
+    out.set(src.subarray(at, at + run), k * run);
+  });
+  return io.done();
+}
+
+/**
+ * Visits the k-th index (row-major) of the index space `dims` with the matching source offset:
+ * `start` plus each axis' index times its source stride (an odometer, one addition a step).
+ */
+function forEachRun(
+  dims: readonly number[],
+  strides: readonly number[],
+  start: number,
+  visit: (k: number, from: number) => void,
+): void {
+  const index = new Array<number>(dims.length).fill(0);
   const count = prod(dims);
+  let from = start;
   for (let k = 0; k < count; k++) {
-    out.set(src.subarray(from, from + run), k * run);
-    for (let a = lead - 1; a >= 0; a--) {
+    visit(k, from);
+    for (let a = dims.length - 1; a >= 0; a--) {
       const i = (index[a] ?? 0) + 1;
       if (i < (dims[a] ?? 1)) {
         index[a] = i;
@@ -259,7 +260,6 @@ export function sliceHost(
       from -= ((dims[a] ?? 1) - 1) * (strides[a] ?? 0);
     }
   }
-  return io.done();
 }
 
 /** The flat offset in `outer` (an index space) of the o-th index of `inner` (row-major). */
