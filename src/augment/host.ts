@@ -18,6 +18,7 @@
  * with reflect padding, vertical then horizontal; solarize 1 - x where x >= threshold.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { heapOf } from '../core/kernels/host.js';
 import { GREY_WEIGHTS, type Images, gaussianTaps } from './ops.js';
 
 /** The four parts of colour jitter, in the order of {@link HostPlan.steps}. */
@@ -41,12 +42,6 @@ export interface HostPlan {
   readonly solarize: boolean;
 }
 
-/** The wasm backend's access to its heap (public methods of tfjs-backend-wasm 4.22). */
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.backend_util.TypedArray;
-}
-
 let enabled = true;
 
 /**
@@ -64,12 +59,7 @@ export function canAugmentOnHost(): boolean {
   const name = tf.getBackend();
   if (!enabled) return false;
   if (name === 'cpu') return true;
-  const backend = tf.backend() as Partial<HeapBackend>;
-  return (
-    name === 'wasm' &&
-    typeof backend.makeOutput === 'function' &&
-    typeof backend.typedArrayFromHeap === 'function'
-  );
+  return name === 'wasm' && heapOf(tf.backend()) !== undefined;
 }
 
 /** Host views of an input and a fresh output of the same shape, and how to make it a tensor. */
@@ -83,8 +73,8 @@ function hostIo(images: Images): HostIo | undefined {
   if (!canAugmentOnHost() || images.dtype !== 'float32') return undefined;
   const backend = tf.backend();
   const shape = [...images.shape];
-  if (tf.getBackend() === 'wasm') {
-    const heap = backend as unknown as HeapBackend;
+  const heap = tf.getBackend() === 'wasm' ? heapOf(backend) : undefined;
+  if (heap !== undefined) {
     // The output first: allocating may grow the heap, which would invalidate earlier views.
     const info = heap.makeOutput(shape, 'float32');
     const output = heap.typedArrayFromHeap(info) as Float32Array;

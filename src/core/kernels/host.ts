@@ -18,12 +18,13 @@ import { type BackendLike, type Info, prod } from './scratch.js';
 type Values = Float32Array | Int32Array | Uint8Array;
 
 /** The wasm backend's own access to its heap (public methods of tfjs-backend-wasm 4.22). */
-interface HeapBackend {
+export interface HeapBackend extends BackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): Info;
   typedArrayFromHeap(info: Info): Values;
 }
 
-function heapOf(backend: BackendLike): HeapBackend | undefined {
+/** `backend` as a heap backend (tfjs-backend-wasm), or undefined for any other backend. */
+export function heapOf(backend: BackendLike): HeapBackend | undefined {
   const b = backend as Partial<HeapBackend>;
   return typeof b.makeOutput === 'function' && typeof b.typedArrayFromHeap === 'function'
     ? (b as HeapBackend)

@@ -14,8 +14,8 @@
  * which the shared variant declares), so nothing is copied. Where the memory cannot be found or
  * the engine lacks SIMD, {@link simdKernels} returns undefined and callers keep their other path.
  */
-import type * as tf from '@tensorflow/tfjs-core';
 import { SIMD_PLAIN, SIMD_SHARED } from './simd-binary.js';
+import { type HeapBackend, heapOf } from './host.js';
 import { type BackendLike, type Info, prod } from './scratch.js';
 
 /** The exports of simd.wat; pointers are byte offsets into the backend's heap. */
@@ -86,10 +86,8 @@ interface SimdExports {
   ): void;
 }
 
-/** The wasm backend's heap access (public methods of tfjs-backend-wasm 4.22). */
-interface WasmBackend extends BackendLike {
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  typedArrayFromHeap(info: Info): Float32Array | Int32Array | Uint8Array;
+/** The wasm backend's heap access, and its emscripten module (where its memory is). */
+interface WasmBackend extends HeapBackend {
   wasm?: { wasmMemory?: unknown; asm?: Record<string, unknown> };
 }
 
@@ -125,10 +123,8 @@ export interface BoundSimd {
  * undefined for other backends, or where the engine has no WebAssembly SIMD.
  */
 export function simdKernels(backend: BackendLike): BoundSimd | undefined {
-  const b = backend as WasmBackend;
-  if (typeof b.makeOutput !== 'function' || typeof b.typedArrayFromHeap !== 'function') {
-    return undefined;
-  }
+  const b: WasmBackend | undefined = heapOf(backend);
+  if (b === undefined) return undefined;
   const memory = memoryOf(b);
   if (memory === undefined) return undefined;
   let kernels = instances.get(memory);
