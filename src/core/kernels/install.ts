@@ -21,7 +21,7 @@ import {
   transposeHost,
   unsortedSegmentSum,
 } from './host.js';
-import { accurateReduce, plainMatMul } from './matmul-reduce.js';
+import { accurateReduce, plainMatMul, reducedShape } from './matmul-reduce.js';
 import { BATCH_NORM_KERNELS } from './batch-norm.js';
 import { TILE_GRADIENT } from './gradients.js';
 import {
@@ -135,25 +135,29 @@ const maxPoolGrad: Override = {
  * kernel.
  */
 function tiles2x2(input: Info, dy: Info, attrs: tf.MaxPoolGradAttrs): boolean {
-  const pair = (v: number | [number, number]): [number, number] =>
-    typeof v === 'number' ? [v, v] : v;
-  const [fh, fw] = pair(attrs.filterSize);
-  const [sh, sw] = pair(attrs.strides);
-  const [n, h, w, c] = input.shape as [number, number, number, number];
-  const padding = attrs.pad === 'valid' || attrs.pad === 'same' || attrs.pad === 0;
+  if (input.dtype !== 'float32' || dy.dtype !== 'float32' || input.shape.length !== 4) {
+    return false;
+  }
+  const [, h, w, c] = input.shape as [number, number, number, number];
+  // The same geometry maxPoolGradHost computes: 2x2 windows, stride 2, no padding, tiling x.
+  const g = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const { top, bottom, left, right } = g.padInfo;
   return (
-    input.dtype === 'float32' &&
-    dy.dtype === 'float32' &&
-    input.shape.length === 4 &&
-    fh === 2 &&
-    fw === 2 &&
-    sh === 2 &&
-    sw === 2 &&
-    padding &&
-    h % 2 === 0 &&
-    w % 2 === 0 &&
-    simdColumns(c) &&
-    dy.shape.join() === [n, h / 2, w / 2, c].join()
+    g.filterHeight === 2 &&
+    g.filterWidth === 2 &&
+    g.strideHeight === 2 &&
+    g.strideWidth === 2 &&
+    top + bottom + left + right === 0 &&
+    2 * g.outHeight === h &&
+    2 * g.outWidth === w &&
+    simdColumns(c)
   );
 }
 const transpose: Override = {
@@ -202,7 +206,7 @@ const reduce = (kernel: 'Sum' | 'Mean'): Override => ({
     const x = need(i, 'x');
     const sumAttrs = attrs as unknown as tf.SumAttrs;
     const simd = simdKernels(s.backend);
-    const columns = simd === undefined ? undefined : columnReduction(x, sumAttrs);
+    const columns = columnReduction(x, sumAttrs);
     if (simd !== undefined && columns !== undefined) {
       const { lead, rows, inner, shape } = columns;
       return s.own(columnSums(simd, x, lead, rows, inner, kernel === 'Mean' ? 1 / rows : 1, shape));
@@ -228,9 +232,7 @@ function columnReduction(
   const inner = prod(x.shape.slice(last + 1));
   const rows = prod(axes.map((a) => x.shape[a] ?? 1));
   if (!simdColumns(inner) || rows === 0) return undefined;
-  const shape = attrs.keepDims
-    ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
-    : x.shape.filter((_, i) => !axes.includes(i));
+  const shape = reducedShape(x.shape, axes, attrs.keepDims);
   return { lead: prod(x.shape.slice(0, first)), rows, inner, shape };
 }
 

@@ -91,6 +91,17 @@ function treeSum(s: Scratch, x: Info, lead: number, r: number, inner: number): I
   return s.reshape(level, [lead, inner]);
 }
 
+/** The shape a reduction over `axes` leaves: those axes dropped, or kept as 1 (`keepDims`). */
+export function reducedShape(
+  shape: readonly number[],
+  axes: readonly number[],
+  keepDims: boolean,
+): number[] {
+  return keepDims
+    ? shape.map((d, i) => (axes.includes(i) ? 1 : d))
+    : shape.filter((_, i) => !axes.includes(i));
+}
+
 /**
  * Sum or Mean of a float32 tensor with every reduction of R >= {@link TREE_FROM} elements done as
  * a tree of sums of {@link FAN_IN} elements: about log16(R) passes whose sizes shrink 16-fold, so
@@ -123,8 +134,5 @@ export function accurateReduce(
   }
   let total = level;
   if (mean) total = s.run('RealDiv', { a: total, b: s.scalar(r) });
-  const shape = attrs.keepDims
-    ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
-    : x.shape.filter((_, i) => !axes.includes(i));
-  return s.reshape(total, shape);
+  return s.reshape(total, reducedShape(x.shape, axes, attrs.keepDims));
 }
