@@ -218,12 +218,7 @@ def main(argv):
     p.add_argument("--serve", action="store_true",
                    help="read JSON requests from stdin, one a line (bench/step.ts)")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
+    twin.configure_threads(args.threads)
     memory_format = (torch.channels_last if args.memory_format == "channels_last"
                      else torch.contiguous_format)
 
